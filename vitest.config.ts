@@ -1,0 +1,46 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+/**
+ * Two projects: `workers` runs inside workerd with the Worker's own bindings (the default for
+ * every test); `node` runs the few tests that must live outside the runtime: the differential
+ * tests against the filtrex package, the bundle check and the end-to-end run through the same
+ * runtime as `wrangler dev`. Node-side files are named `*.node.test.ts`.
+ */
+export default defineConfig(async () => {
+  // The Worker's secrets for the workerd tests; wrangler reads them from the environment.
+  process.env.ADMIN_TOKEN = "test-admin-token";
+  process.env.PUBLISH_TOKEN = "test-publish-token";
+  const migrations = await readD1Migrations("migrations");
+  return {
+    test: {
+      projects: [
+        {
+          plugins: [
+            cloudflareTest({
+              wrangler: { configPath: "./wrangler.toml" },
+              miniflare: {
+                bindings: { TEST_MIGRATIONS: migrations },
+              },
+            }),
+          ],
+          test: {
+            name: "workers",
+            include: ["test/**/*.test.ts"],
+            exclude: ["test/**/*.node.test.ts"],
+            setupFiles: ["./test/setup/apply-migrations.ts"],
+          },
+        },
+        {
+          test: {
+            name: "node",
+            include: ["test/**/*.node.test.ts"],
+            environment: "node",
+            testTimeout: 120_000,
+            hookTimeout: 120_000,
+          },
+        },
+      ],
+    },
+  };
+});
