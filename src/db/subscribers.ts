@@ -1,0 +1,91 @@
+/** Queries on subscribers. Each answers in one D1 round trip. */
+import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
+import type { Database } from "./client";
+import { deliveries, type SubscriberRow, subscribers } from "./schema";
+
+export type NewSubscriber = typeof subscribers.$inferInsert;
+export type SubscriberChanges = Partial<
+  Omit<NewSubscriber, "id" | "topic" | "createdAt" | "version">
+>;
+
+/** Creates a subscriber; false when its topic does not exist (or was deleted meanwhile). */
+export async function insertSubscriber(db: Database, subscriber: NewSubscriber): Promise<boolean> {
+  try {
+    await db.insert(subscribers).values(subscriber);
+    return true;
+  } catch (error) {
+    if (isForeignKeyFailure(error)) return false;
+    throw error;
+  }
+}
+
+export async function findSubscriber(db: Database, id: string): Promise<SubscriberRow | undefined> {
+  const [row] = await db.select().from(subscribers).where(eq(subscribers.id, id)).limit(1);
+  return row;
+}
+
+/** `limit` subscribers of a topic after the id `after`, in creation order. */
+export async function listSubscribers(
+  db: Database,
+  options: { topic: string; after: string | undefined; limit: number },
+): Promise<SubscriberRow[]> {
+  return db
+    .select()
+    .from(subscribers)
+    .where(
+      and(
+        eq(subscribers.topic, options.topic),
+        options.after === undefined ? undefined : gt(subscribers.id, options.after),
+      ),
+    )
+    .orderBy(asc(subscribers.id))
+    .limit(options.limit);
+}
+
+/**
+ * Applies changes and bumps the version. When the subscriber becomes inactive, its open deliveries
+ * are cancelled in the same transaction. Returns the updated row, or undefined if it is gone.
+ */
+export async function updateSubscriber(
+  db: Database,
+  id: string,
+  changes: SubscriberChanges,
+): Promise<SubscriberRow | undefined> {
+  const update = db
+    .update(subscribers)
+    .set({ ...changes, version: sql`${subscribers.version} + 1` })
+    .where(eq(subscribers.id, id))
+    .returning();
+  if (changes.active === false) {
+    const [updated] = await db.batch([update, cancelOpenDeliveries(db, id)]);
+    return updated[0];
+  }
+  const [row] = await update;
+  return row;
+}
+
+/** Deletes a subscriber and cancels its open deliveries; false when there was none. */
+export async function deleteSubscriber(db: Database, id: string): Promise<boolean> {
+  const [, removed] = await db.batch([
+    cancelOpenDeliveries(db, id),
+    db.delete(subscribers).where(eq(subscribers.id, id)).returning({ id: subscribers.id }),
+  ]);
+  return removed.length === 1;
+}
+
+function cancelOpenDeliveries(db: Database, subscriberId: string) {
+  return db
+    .update(deliveries)
+    .set({ state: "cancelled", nextAttemptAt: null })
+    .where(
+      and(
+        eq(deliveries.subscriberId, subscriberId),
+        inArray(deliveries.state, ["pending", "retrying"]),
+      ),
+    );
+}
+
+function isForeignKeyFailure(error: unknown): boolean {
+  const text = error instanceof Error ? `${error.message} ${String(error.cause ?? "")}` : "";
+  return text.includes("FOREIGN KEY constraint failed");
+}
