@@ -8,9 +8,14 @@ import { defineConfig } from "vitest/config";
  * runtime as `wrangler dev`. Node-side files are named `*.node.test.ts`.
  */
 export default defineConfig(async () => {
-  // The Worker's secrets for the workerd tests; wrangler reads them from the environment.
-  process.env.ADMIN_TOKEN = "test-admin-token";
-  process.env.PUBLISH_TOKEN = "test-publish-token";
+  // The Worker's secrets for the workerd tests. Set in the environment (which wrangler checks for
+  // required secrets) and again as bindings, so that a developer's .dev.vars cannot change them.
+  const testVars = {
+    ADMIN_TOKEN: "test-admin-token",
+    PUBLISH_TOKEN: "test-publish-token",
+    ALLOW_PRIVATE_URLS: "false",
+  };
+  Object.assign(process.env, testVars);
   const migrations = await readD1Migrations("migrations");
   return {
     test: {
@@ -20,7 +25,7 @@ export default defineConfig(async () => {
             cloudflareTest({
               wrangler: { configPath: "./wrangler.toml" },
               miniflare: {
-                bindings: { TEST_MIGRATIONS: migrations },
+                bindings: { ...testVars, TEST_MIGRATIONS: migrations },
               },
             }),
           ],

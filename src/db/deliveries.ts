@@ -126,12 +126,18 @@ export async function recordOutcomes(
     const dead = outcome.deadLetter;
     if (!dead) continue;
     statements.push(
-      db.run(sql`insert into ${deadLetters}
-        (id, message_id, topic, subscriber_id, attempts, last_status, last_error, published_at, payload, dead_at)
-        values (${dead.id}, ${outcome.messageId}, ${dead.topic}, ${outcome.subscriberId}, ${outcome.attempts},
-          ${outcome.lastStatus}, ${outcome.lastError}, ${dead.publishedAt},
-          coalesce(${dead.payload}, (select ${messages.payload} from ${messages} where ${messages.id} = ${outcome.messageId})),
-          ${now})`),
+      db.insert(deadLetters).values({
+        id: dead.id,
+        messageId: outcome.messageId,
+        topic: dead.topic,
+        subscriberId: outcome.subscriberId,
+        attempts: outcome.attempts,
+        lastStatus: outcome.lastStatus,
+        lastError: outcome.lastError,
+        publishedAt: dead.publishedAt,
+        payload: sql`coalesce(${dead.payload}, (select ${messages.payload} from ${messages} where ${messages.id} = ${outcome.messageId}))`,
+        deadAt: now,
+      }),
     );
   }
   for (const ids of chunk(goneSubscriberIds, 90)) {

@@ -80,10 +80,15 @@ export async function recordFanout(
         filtered: result.filtered,
       })
       .where(eq(messages.id, result.messageId)),
-    db.run(sql`insert into ${deliveries} (message_id, subscriber_id, state, attempts, next_attempt_at, created_at)
-      select ${result.messageId}, value, 'pending', 0, ${now}, ${now}
-      from json_each(${JSON.stringify(result.matchedSubscriberIds)}) where true
-      on conflict do nothing`),
+    // Every column in schema order; the builder, because drizzle cannot batch a raw `db.run`
+    // with parameters on D1. `where true` keeps SQLite from reading the upsert as a join's `on`.
+    db
+      .insert(deliveries)
+      .select(
+        sql`select ${result.messageId}, value, 'pending', 0, null, null, null, ${now}, ${now}
+          from json_each(${JSON.stringify(result.matchedSubscriberIds)}) where true`,
+      )
+      .onConflictDoNothing(),
   ]);
   const [first, ...rest] = statements;
   if (first) await db.batch([first, ...rest]);

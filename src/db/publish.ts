@@ -2,7 +2,7 @@
  * The publish path's storage: one D1 batch (one round trip, one transaction) that checks the topic,
  * claims each idempotency key, and records each message, whatever the number of subscribers.
  */
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray, lt, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { chunk, PARAMETERS_PER_STATEMENT } from "./chunk";
 import type { Database } from "./client";
@@ -51,14 +51,25 @@ export async function recordMessages(
 
   batch.forEach((message, index) => {
     const key = message.idempotencyKey;
+    // Insert-selects list every column in schema order. Raw `db.run` statements cannot go in a
+    // D1 batch through drizzle (it fails to bind their parameters), so these use the builder.
     if (key !== undefined) {
       // A key older than the window is taken over as if it were free.
       statements.push(
-        db.run(sql`insert into ${idempotencyKeys} (topic, key, message_id, payload_hash, created_at)
-          select ${topic}, ${key}, ${message.id}, ${message.payloadHash}, ${now} where ${topicExists}
-          on conflict (topic, key) do update set message_id = excluded.message_id,
-            payload_hash = excluded.payload_hash, created_at = excluded.created_at
-          where ${idempotencyKeys.createdAt} < ${now - IDEMPOTENCY_WINDOW_MS}`),
+        db
+          .insert(idempotencyKeys)
+          .select(
+            sql`select ${topic}, ${key}, ${message.id}, ${message.payloadHash}, ${now} where ${topicExists}`,
+          )
+          .onConflictDoUpdate({
+            target: [idempotencyKeys.topic, idempotencyKeys.key],
+            set: {
+              messageId: sql`excluded.message_id`,
+              payloadHash: sql`excluded.payload_hash`,
+              createdAt: sql`excluded.created_at`,
+            },
+            setWhere: lt(idempotencyKeys.createdAt, now - IDEMPOTENCY_WINDOW_MS),
+          }),
       );
     }
     const ownsKey =
@@ -67,9 +78,10 @@ export async function recordMessages(
         : sql`exists (select 1 from ${idempotencyKeys} where ${idempotencyKeys.topic} = ${topic}
             and ${idempotencyKeys.key} = ${key} and ${idempotencyKeys.messageId} = ${message.id})`;
     statements.push(
-      db.run(sql`insert into ${messages} (id, topic, state, payload, published_at)
-        select ${message.id}, ${topic}, 'queued', ${message.storedPayload}, ${message.publishedAt}
-        where ${topicExists} and ${ownsKey}`),
+      db.insert(messages).select(
+        sql`select ${message.id}, ${topic}, 'queued', null, null, ${message.storedPayload},
+            ${message.publishedAt} where ${topicExists} and ${ownsKey}`,
+      ),
     );
     if (key !== undefined) {
       ownerLookups.set(index, statements.length);

@@ -1,0 +1,146 @@
+/**
+ * The dead-letter queue's consumer. Three things arrive here: dead deliveries that the delivery
+ * consumer could not record itself; delivery tasks the platform moved here after the queue's
+ * retries ran out; and fan-out tasks likewise. Deliveries are recorded as dead letters, visible
+ * and replayable; a fan-out task is put back on the fan-out queue a bounded number of times.
+ * It never throws.
+ */
+import { openDatabase } from "../db/client";
+import {
+  type DeliveryOutcome,
+  deliveryKey,
+  loadDeliveryContext,
+  recordOutcomes,
+} from "../db/deliveries";
+import { newId } from "../db/ids";
+import { logError } from "../log";
+import {
+  type DeadRecord,
+  DeadRecordSchema,
+  type DeliveryTask,
+  DeliveryTaskSchema,
+  FanoutTaskSchema,
+} from "../queues/tasks";
+
+/** A fan-out task goes back to its queue this many times, an hour apart, before it is given up. */
+const MAX_FANOUT_REDRIVES = 24;
+const FANOUT_REDRIVE_DELAY_SECONDS = 3600;
+const RETRY_SECONDS = 60;
+
+/** Handles one batch from the dead-letter queue. */
+export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const records: { message: Message<unknown>; record: DeadRecord }[] = [];
+  const exhausted: { message: Message<unknown>; task: DeliveryTask }[] = [];
+
+  for (const message of batch.messages) {
+    const dead = DeadRecordSchema.safeParse(message.body);
+    if (dead.success) {
+      records.push({ message, record: dead.data });
+      continue;
+    }
+    const delivery = DeliveryTaskSchema.safeParse(message.body);
+    if (delivery.success) {
+      exhausted.push({ message, task: delivery.data });
+      continue;
+    }
+    const fanout = FanoutTaskSchema.safeParse(message.body);
+    if (fanout.success) {
+      await redriveFanout(message, fanout.data, env);
+      continue;
+    }
+    logError("dead_letter.unknown_body", { id: message.id });
+    message.ack();
+  }
+  if (records.length + exhausted.length === 0) return;
+
+  const pending = [
+    ...records.map(({ message }) => message),
+    ...exhausted.map(({ message }) => message),
+  ];
+  try {
+    const db = openDatabase(env.DB);
+    const context = await loadDeliveryContext(db, {
+      subscriberIds: [],
+      messageIds: exhausted.map(({ task }) => task.messageId),
+      storedMessageIds: [],
+    });
+    const now = Date.now();
+    const outcomes = [
+      ...records.map(({ record }) => fromRecord(record)),
+      ...exhausted.map(({ task }) => {
+        const attempts =
+          context.states.get(deliveryKey(task.messageId, task.subscriberId))?.attempts ?? 0;
+        return fromExhaustedTask(task, attempts);
+      }),
+    ];
+    const gone = records
+      .filter(({ record }) => record.gone)
+      .map(({ record }) => record.subscriberId);
+    await recordOutcomes(db, outcomes, [...new Set(gone)], now);
+    for (const message of pending) message.ack();
+  } catch (error) {
+    logError("dead_letter.record_failed", { error: String(error), count: pending.length });
+    for (const message of pending) message.retry({ delaySeconds: RETRY_SECONDS });
+  }
+}
+
+function fromRecord(record: DeadRecord): DeliveryOutcome {
+  return {
+    messageId: record.messageId,
+    subscriberId: record.subscriberId,
+    state: "dead",
+    attempts: record.attempts,
+    lastStatus: record.lastStatus,
+    lastError: record.lastError,
+    lastAttemptAt: record.lastAttemptAt,
+    nextAttemptAt: null,
+    deadLetter: {
+      id: newId("dlq"),
+      topic: record.topic,
+      publishedAt: record.publishedAt,
+      payload: record.payload,
+    },
+  };
+}
+
+function fromExhaustedTask(task: DeliveryTask, attempts: number): DeliveryOutcome {
+  return {
+    messageId: task.messageId,
+    subscriberId: task.subscriberId,
+    state: "dead",
+    attempts,
+    lastStatus: null,
+    lastError: "The broker could not process this delivery before the queue's retries ran out",
+    lastAttemptAt: null,
+    nextAttemptAt: null,
+    deadLetter: {
+      id: newId("dlq"),
+      topic: task.topic,
+      publishedAt: task.publishedAt,
+      payload: task.content ? JSON.stringify(task.content) : null,
+    },
+  };
+}
+
+async function redriveFanout(
+  message: Message<unknown>,
+  task: ReturnType<typeof FanoutTaskSchema.parse>,
+  env: Env,
+): Promise<void> {
+  const redrives = (task.redrives ?? 0) + 1;
+  if (redrives > MAX_FANOUT_REDRIVES) {
+    logError("fanout.given_up", { messageId: task.messageId, topic: task.topic });
+    message.ack();
+    return;
+  }
+  try {
+    await env.FANOUT_QUEUE.send(
+      { ...task, redrives },
+      { delaySeconds: FANOUT_REDRIVE_DELAY_SECONDS },
+    );
+    message.ack();
+  } catch (error) {
+    logError("fanout.redrive_failed", { messageId: task.messageId, error: String(error) });
+    message.retry({ delaySeconds: RETRY_SECONDS });
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Replaying dead letters: each becomes a fresh delivery task (attempts from 1) to the subscriber as
+ * it is now, the filter not evaluated again. The task is queued before the dead letter is removed,
+ * so a failure in between can leave a dead letter that was replayed, never one that was lost.
+ */
+import type { Database } from "../db/client";
+import {
+  type DeadLetterFilter,
+  findReplayCandidates,
+  markReplayed,
+  type ReplayCandidate,
+  storeReplayPayloads,
+} from "../db/dead-letters";
+import { logError } from "../log";
+import {
+  chunkForSendBatch,
+  type DeliveryTask,
+  INLINE_CONTENT_MAX_BYTES,
+  parseStoredContent,
+  taskSize,
+} from "../queues/tasks";
+
+/** Dead letters read per page during a bulk replay. */
+const PAGE_SIZE = 100;
+/** A bulk replay stops after this many, to stay inside one request's limits; call it again. */
+export const MAX_REPLAYS_PER_CALL = 5000;
+
+/** Why a dead letter cannot be replayed now, or undefined if it can. */
+export function replayBlocker(candidate: ReplayCandidate): string | undefined {
+  if (candidate.subscriberActive === null)
+    return `Subscriber ${candidate.subscriberId} was deleted`;
+  if (!candidate.subscriberActive) return `Subscriber ${candidate.subscriberId} is inactive`;
+  if (!parseStoredContent(candidate.payload)) return "The message content has expired";
+  return undefined;
+}
+
+/** Replays the given dead letters (all assumed replayable); returns how many were queued. */
+export async function replayCandidates(
+  db: Database,
+  queue: Queue<unknown>,
+  candidates: readonly ReplayCandidate[],
+  now: number,
+): Promise<number> {
+  const prepared = candidates.map((candidate) => {
+    const payload = candidate.payload ?? "";
+    const inline = new TextEncoder().encode(payload).byteLength <= INLINE_CONTENT_MAX_BYTES;
+    const task: DeliveryTask = {
+      messageId: candidate.messageId,
+      subscriberId: candidate.subscriberId,
+      topic: candidate.topic,
+      publishedAt: candidate.publishedAt,
+      content: inline ? (parseStoredContent(payload) ?? null) : null,
+    };
+    return { candidate, task, inline, payload };
+  });
+  const stored = prepared.filter((item) => !item.inline);
+  if (stored.length > 0) {
+    await storeReplayPayloads(
+      db,
+      stored.map(({ candidate, payload }) => ({ ...candidate, payload })),
+    );
+  }
+
+  const sent: ReplayCandidate[] = [];
+  for (const part of chunkForSendBatch(prepared, (item) => taskSize(item.task))) {
+    try {
+      await queue.sendBatch(part.map((item) => ({ body: item.task })));
+      sent.push(...part.map((item) => item.candidate));
+    } catch (error) {
+      logError("replay.send_failed", { error: String(error), count: part.length });
+    }
+  }
+  if (sent.length === 0) return 0;
+  try {
+    await markReplayed(db, sent, now);
+  } catch (error) {
+    // The deliveries are queued; the dead letters stay visible until a later replay or retention.
+    logError("replay.mark_failed", { error: String(error), count: sent.length });
+  }
+  return sent.length;
+}
+
+/** Replays every replayable dead letter matching `filter`, page by page, up to the per-call cap. */
+export async function replayMatching(
+  db: Database,
+  queue: Queue<unknown>,
+  filter: DeadLetterFilter,
+  now: number,
+): Promise<number> {
+  let replayed = 0;
+  let after: string | undefined;
+  while (replayed < MAX_REPLAYS_PER_CALL) {
+    const page = await findReplayCandidates(db, filter, { after, limit: PAGE_SIZE });
+    if (page.length === 0) break;
+    after = page[page.length - 1]?.id;
+    const replayable = page
+      .filter((candidate) => replayBlocker(candidate) === undefined)
+      .slice(0, MAX_REPLAYS_PER_CALL - replayed);
+    replayed += await replayCandidates(db, queue, replayable, now);
+    if (page.length < PAGE_SIZE) break;
+  }
+  return replayed;
+}

@@ -1,0 +1,304 @@
+/**
+ * The delivery consumer: one attempt per queue message, at most six in flight, then one D1 write
+ * for the whole batch and a per-message ack or retry. It never throws: the local runtime would
+ * redeliver the whole batch, acked messages included.
+ */
+
+import { openDatabase } from "../db/client";
+import {
+  type DeliveryContext,
+  type DeliveryOutcome,
+  deliveryKey,
+  loadDeliveryContext,
+  recordOutcomes,
+} from "../db/deliveries";
+import { newId } from "../db/ids";
+import type { SubscriberRow } from "../db/schema";
+import { logError } from "../log";
+import { mapWithLimit } from "../queues/pool";
+import {
+  type DeadRecord,
+  type DeliveryTask,
+  DeliveryTaskSchema,
+  parseStoredContent,
+} from "../queues/tasks";
+import { type AttemptResult, decide, sendAttempt } from "./attempt";
+import { buildDeliveryRequest, signingSecrets } from "./request";
+
+/** Requests in flight at once: the platform's limit of open connections per invocation. */
+export const MAX_IN_FLIGHT = 6;
+/** Delay before a task is retried because the broker itself failed (not the subscriber). */
+const INTERNAL_RETRY_SECONDS = 30;
+
+export interface DeliveryDeps {
+  fetch: typeof fetch;
+  random: () => number;
+  now: () => number;
+}
+
+const defaultDeps: DeliveryDeps = {
+  fetch: (input, init) => fetch(input, init),
+  random: Math.random,
+  now: Date.now,
+};
+
+/** What happens to one queue message once its attempt is done. */
+type Plan =
+  | { kind: "skip" }
+  | { kind: "record"; outcome: DeliveryOutcome; retrySeconds?: number; gone?: boolean };
+
+interface Work {
+  message: Message<unknown>;
+  task: DeliveryTask;
+}
+
+/** Handles one batch from the delivery queue. */
+export async function handleDeliveryBatch(
+  batch: MessageBatch<unknown>,
+  env: Env,
+  deps: DeliveryDeps = defaultDeps,
+): Promise<void> {
+  const work: Work[] = [];
+  for (const message of batch.messages) {
+    const parsed = DeliveryTaskSchema.safeParse(message.body);
+    if (parsed.success) work.push({ message, task: parsed.data });
+    else {
+      logError("delivery.malformed_task", { id: message.id, error: parsed.error.message });
+      message.ack();
+    }
+  }
+  if (work.length === 0) return;
+
+  try {
+    const db = openDatabase(env.DB);
+    const context = await loadDeliveryContext(db, {
+      subscriberIds: unique(work.map(({ task }) => task.subscriberId)),
+      messageIds: unique(work.map(({ task }) => task.messageId)),
+      storedMessageIds: unique(
+        work.filter(({ task }) => !task.content).map(({ task }) => task.messageId),
+      ),
+    });
+    const plans = await mapWithLimit(work, MAX_IN_FLIGHT, (item) =>
+      planDelivery(item, context, deps),
+    );
+    const recorded = await recordWithOneRetry(db, plans, deps.now());
+    await settle(work, plans, recorded, env);
+  } catch (error) {
+    logError("delivery.batch_failed", { error: String(error) });
+    for (const { message } of work) message.retry({ delaySeconds: INTERNAL_RETRY_SECONDS });
+  }
+}
+
+/** Decides, and if there is something to send, sends: everything short of writing the outcome. */
+async function planDelivery(
+  { message, task }: Work,
+  context: DeliveryContext,
+  deps: DeliveryDeps,
+): Promise<Plan> {
+  const stored = context.states.get(deliveryKey(task.messageId, task.subscriberId));
+  if (stored?.state === "delivered" || stored?.state === "cancelled") return { kind: "skip" };
+
+  // The queue also counts consumptions that failed inside the broker (storage down), which never
+  // reached the subscriber; the stored count does not. The queue's count still wins when it is
+  // lower: a replayed task can arrive before its delivery's attempts were reset.
+  const attempt = Math.min(message.attempts, (stored?.attempts ?? Number.POSITIVE_INFINITY) + 1);
+  const subscriber = context.subscribers.get(task.subscriberId);
+  const base = { messageId: task.messageId, subscriberId: task.subscriberId };
+  if (!subscriber?.active) {
+    const lastError = subscriber ? "Subscriber is inactive" : "Subscriber was deleted";
+    return { kind: "record", outcome: closed(base, "cancelled", attempt - 1, lastError) };
+  }
+
+  const content = task.content ?? parseStoredContent(context.payloads.get(task.messageId));
+  if (!content) return dead(task, attempt - 1, null, "The message content expired before delivery");
+  if (attempt > subscriber.maxAttempts) {
+    return dead(task, attempt - 1, null, `All ${subscriber.maxAttempts} attempts were used`);
+  }
+
+  const now = deps.now();
+  const built = await buildDeliveryRequest({
+    messageId: task.messageId,
+    topic: task.topic,
+    content,
+    subscriber: { ...subscriber, secrets: signingSecrets(subscriber, now) },
+    attempt,
+    now: new Date(now),
+  });
+  if (!built.ok) return dead(task, attempt - 1, null, built.error);
+
+  const result = await sendAttempt(
+    built.request,
+    subscriber.timeoutMs,
+    deps.fetch,
+    () => new Date(deps.now()),
+  );
+  return planFromResult(task, subscriber, attempt, result, deps);
+}
+
+function planFromResult(
+  task: DeliveryTask,
+  subscriber: SubscriberRow,
+  attempt: number,
+  result: AttemptResult,
+  deps: DeliveryDeps,
+): Plan {
+  const attemptedAt = deps.now();
+  const decision = decide(result, attempt, subscriber, deps.random);
+  const lastError = result.kind === "failed" ? result.error : null;
+  const lastStatus = result.status;
+  if (decision.action === "delivered") {
+    return {
+      kind: "record",
+      outcome: {
+        ...keyOf(task),
+        state: "delivered",
+        attempts: attempt,
+        lastStatus,
+        lastError: null,
+        lastAttemptAt: attemptedAt,
+        nextAttemptAt: null,
+      },
+    };
+  }
+  if (decision.action === "retry") {
+    return {
+      kind: "record",
+      retrySeconds: decision.delaySeconds,
+      outcome: {
+        ...keyOf(task),
+        state: "retrying",
+        attempts: attempt,
+        lastStatus,
+        lastError,
+        lastAttemptAt: attemptedAt,
+        nextAttemptAt: attemptedAt + decision.delaySeconds * 1000,
+      },
+    };
+  }
+  const error =
+    result.kind === "gone" ? "HTTP 410: the subscriber is gone and was deactivated" : lastError;
+  const plan = dead(task, attempt, lastStatus, error ?? `HTTP ${lastStatus}`, attemptedAt);
+  return { ...plan, gone: result.kind === "gone" };
+}
+
+function dead(
+  task: DeliveryTask,
+  attempts: number,
+  lastStatus: number | null,
+  lastError: string,
+  lastAttemptAt: number | null = null,
+): Plan & { kind: "record" } {
+  return {
+    kind: "record",
+    outcome: {
+      ...keyOf(task),
+      state: "dead",
+      attempts,
+      lastStatus,
+      lastError,
+      lastAttemptAt,
+      nextAttemptAt: null,
+      deadLetter: {
+        id: newId("dlq"),
+        topic: task.topic,
+        publishedAt: task.publishedAt,
+        payload: task.content ? JSON.stringify(task.content) : null,
+      },
+    },
+  };
+}
+
+function closed(
+  base: { messageId: string; subscriberId: string },
+  state: "cancelled",
+  attempts: number,
+  lastError: string,
+): DeliveryOutcome {
+  return {
+    ...base,
+    state,
+    attempts,
+    lastStatus: null,
+    lastError,
+    lastAttemptAt: null,
+    nextAttemptAt: null,
+  };
+}
+
+async function recordWithOneRetry(
+  db: ReturnType<typeof openDatabase>,
+  plans: Plan[],
+  now: number,
+): Promise<boolean> {
+  const outcomes: DeliveryOutcome[] = [];
+  const gone: string[] = [];
+  for (const plan of plans) {
+    if (plan.kind !== "record") continue;
+    outcomes.push(plan.outcome);
+    if (plan.gone) gone.push(plan.outcome.subscriberId);
+  }
+  if (outcomes.length === 0) return true;
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      await recordOutcomes(db, outcomes, unique(gone), now);
+      return true;
+    } catch (error) {
+      logError("delivery.record_failed", { error: String(error), tries: tries + 1 });
+    }
+  }
+  return false;
+}
+
+/**
+ * Acks or retries each message. When the outcomes could not be written, a dead delivery is handed
+ * to the dead-letter queue to be recorded there (or retried if even that fails), so that it is
+ * never acknowledged without a trace.
+ */
+async function settle(work: Work[], plans: Plan[], recorded: boolean, env: Env): Promise<void> {
+  const unrecordedDead: { message: Message<unknown>; record: DeadRecord }[] = [];
+  work.forEach(({ message, task }, index) => {
+    const plan = plans[index];
+    if (!plan || plan.kind === "skip") {
+      message.ack();
+    } else if (plan.retrySeconds !== undefined) {
+      message.retry({ delaySeconds: plan.retrySeconds });
+    } else if (plan.outcome.state === "dead" && !recorded) {
+      unrecordedDead.push({ message, record: deadRecord(task, plan.outcome, plan.gone ?? false) });
+    } else {
+      message.ack();
+    }
+  });
+  if (unrecordedDead.length === 0) return;
+  try {
+    await env.DEAD_LETTER_QUEUE.sendBatch(unrecordedDead.map(({ record }) => ({ body: record })));
+    for (const { message } of unrecordedDead) message.ack();
+  } catch (error) {
+    logError("delivery.dead_letter_handoff_failed", { error: String(error) });
+    for (const { message } of unrecordedDead)
+      message.retry({ delaySeconds: INTERNAL_RETRY_SECONDS });
+  }
+}
+
+function deadRecord(task: DeliveryTask, outcome: DeliveryOutcome, gone: boolean): DeadRecord {
+  return {
+    kind: "dead",
+    messageId: task.messageId,
+    subscriberId: task.subscriberId,
+    topic: task.topic,
+    publishedAt: task.publishedAt,
+    attempts: outcome.attempts,
+    lastStatus: outcome.lastStatus,
+    lastError: outcome.lastError,
+    lastAttemptAt: outcome.lastAttemptAt,
+    payload: outcome.deadLetter?.payload ?? null,
+    gone,
+  };
+}
+
+function keyOf(task: DeliveryTask) {
+  return { messageId: task.messageId, subscriberId: task.subscriberId };
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values)];
+}

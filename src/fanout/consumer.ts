@@ -1,0 +1,161 @@
+/**
+ * The fan-out consumer: for each published message, evaluate every active subscriber's filter,
+ * record the counts and one delivery per match, and queue one delivery task per match. One D1 read
+ * and one D1 write per batch; subscribers whose filter does not match cost no queue operation.
+ * It never throws: failures retry the affected messages with a delay.
+ */
+import { openDatabase } from "../db/client";
+import {
+  type FanoutContext,
+  type FanoutResult,
+  loadFanoutContext,
+  recordFanout,
+} from "../db/fanout";
+import type { FilterMessage } from "../filter";
+import { logError } from "../log";
+import { filterBody } from "../publish/body";
+import {
+  chunkForSendBatch,
+  type DeliveryTask,
+  type FanoutTask,
+  FanoutTaskSchema,
+  type MessageContent,
+  parseStoredContent,
+  taskSize,
+} from "../queues/tasks";
+import { filterFor } from "./filters";
+
+/** Retry delay when the broker itself failed: grows with the task's attempts, up to 5 minutes. */
+function internalRetrySeconds(attempts: number): number {
+  return Math.min(300, 5 * 2 ** Math.max(0, attempts - 1));
+}
+
+interface Work {
+  message: Message<unknown>;
+  task: FanoutTask;
+}
+
+interface Planned {
+  work: Work;
+  result: FanoutResult;
+  deliveries: DeliveryTask[];
+  taskBytes: number;
+}
+
+/** Handles one batch from the fan-out queue. */
+export async function handleFanoutBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const work: Work[] = [];
+  for (const message of batch.messages) {
+    const parsed = FanoutTaskSchema.safeParse(message.body);
+    if (parsed.success) work.push({ message, task: parsed.data });
+    else {
+      logError("fanout.malformed_task", { id: message.id, error: parsed.error.message });
+      message.ack();
+    }
+  }
+  if (work.length === 0) return;
+
+  let planned: Planned[];
+  try {
+    const db = openDatabase(env.DB);
+    const context = await loadFanoutContext(db, {
+      topics: [...new Set(work.map(({ task }) => task.topic))],
+      messageIds: work.map(({ task }) => task.messageId),
+      storedMessageIds: work.filter(({ task }) => !task.content).map(({ task }) => task.messageId),
+    });
+    planned = [];
+    for (const item of work) {
+      const plan = planFanout(item, context);
+      if (plan) planned.push(plan);
+      else item.message.ack();
+    }
+    await recordFanout(
+      db,
+      planned.map((plan) => plan.result),
+      Date.now(),
+    );
+  } catch (error) {
+    logError("fanout.storage_failed", { error: String(error) });
+    for (const { message } of work)
+      message.retry({ delaySeconds: internalRetrySeconds(message.attempts) });
+    return;
+  }
+  await sendDeliveries(planned, env.DELIVERY_QUEUE);
+}
+
+/** Matches one message against its topic's subscribers; undefined if it is to be dropped. */
+function planFanout(item: Work, context: FanoutContext): Planned | undefined {
+  const { task } = item;
+  const stored = context.messages.get(task.messageId);
+  // No row: the publish was refused and taken back, or the message expired. Nothing to deliver.
+  if (!stored) return undefined;
+  const content = task.content ?? parseStoredContent(stored.payload);
+  if (!content) {
+    logError("fanout.content_missing", { messageId: task.messageId });
+    return undefined;
+  }
+  const subscribers = context.subscribersByTopic.get(task.topic) ?? [];
+  const view = filterView(task, content);
+  const matched = subscribers.filter((subscriber) => {
+    const filter = filterFor(subscriber);
+    return filter === null || (filter !== "invalid" && filter.matches(view));
+  });
+  const deliveries = matched.map(
+    (subscriber): DeliveryTask => ({
+      messageId: task.messageId,
+      subscriberId: subscriber.id,
+      topic: task.topic,
+      publishedAt: task.publishedAt,
+      content: task.content,
+    }),
+  );
+  const [sample] = deliveries;
+  return {
+    work: item,
+    result: {
+      messageId: task.messageId,
+      matchedSubscriberIds: matched.map((subscriber) => subscriber.id),
+      filtered: subscribers.length - matched.length,
+    },
+    deliveries,
+    taskBytes: sample ? taskSize(sample) : 0,
+  };
+}
+
+/**
+ * Sends the delivery tasks in `sendBatch` chunks within the platform's limits. A message is acked
+ * only when all of its tasks were sent; otherwise it is retried, and the redelivery re-sends (the
+ * subscriber may see a duplicate `webhook-id`, never a gap).
+ */
+async function sendDeliveries(planned: Planned[], queue: Queue<unknown>): Promise<void> {
+  const entries = planned.flatMap((plan, index) =>
+    plan.deliveries.map((task) => ({ task, index, bytes: plan.taskBytes })),
+  );
+  const failed = new Set<number>();
+  for (const part of chunkForSendBatch(entries, (entry) => entry.bytes)) {
+    try {
+      await queue.sendBatch(part.map((entry) => ({ body: entry.task })));
+    } catch (error) {
+      logError("fanout.send_failed", { error: String(error), tasks: part.length });
+      for (const entry of part) failed.add(entry.index);
+    }
+  }
+  planned.forEach((plan, index) => {
+    const { message } = plan.work;
+    if (failed.has(index)) message.retry({ delaySeconds: internalRetrySeconds(message.attempts) });
+    else message.ack();
+  });
+}
+
+function filterView(task: FanoutTask, content: MessageContent): FilterMessage {
+  return {
+    id: task.messageId,
+    topic: task.topic,
+    body: filterBody(content.body),
+    headers: content.headers,
+    query: content.query,
+    pathParams: content.pathParams,
+    method: content.method,
+    publishedAt: new Date(task.publishedAt).toISOString(),
+  };
+}

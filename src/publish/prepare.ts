@@ -1,0 +1,110 @@
+/**
+ * Turns what a publisher sent (an envelope, or raw bytes) into a message ready to store and queue:
+ * its id, content, size, and the hash that tells a retried publish from a reused idempotency key.
+ * Pure apart from hashing; no storage, no queue.
+ */
+
+import { ApiError } from "../api/problem";
+import type { Envelope } from "../api/schemas/envelope";
+import { newId } from "../db/ids";
+import { INLINE_CONTENT_MAX_BYTES, type MessageContent } from "../queues/tasks";
+import { base64DecodedLength, type MessageBody } from "./body";
+import { messageBodyOf, requestPartsOf } from "./envelope";
+
+/** The contract's limit on the body as delivered: 1 MiB. */
+export const MAX_MESSAGE_BODY_BYTES = 1024 * 1024;
+
+/** A message about to be published. */
+export interface PreparedMessage {
+  id: string;
+  topic: string;
+  publishedAt: number;
+  content: MessageContent;
+  /** Serialized size of `content`, which decides whether it can travel inline. */
+  contentBytes: number;
+  delaySeconds: number;
+  idempotencyKey: string | undefined;
+  /** SHA-256 (hex) of the whole message as published. */
+  payloadHash: string;
+}
+
+/** Prepares an envelope; throws `payload_too_large` when its body is over 1 MiB. */
+export async function prepareEnvelope(
+  topic: string,
+  envelope: Envelope,
+  idempotencyKey: string | undefined,
+  publishedAt: number,
+): Promise<PreparedMessage> {
+  const content: MessageContent = { body: messageBodyOf(envelope), ...requestPartsOf(envelope) };
+  return prepare(topic, content, envelope.delaySeconds ?? 0, idempotencyKey, publishedAt);
+}
+
+/** Prepares a raw publish: the bytes as they came, with the request's content type. */
+export async function prepareRaw(
+  topic: string,
+  content: MessageContent,
+  idempotencyKey: string | undefined,
+  publishedAt: number,
+): Promise<PreparedMessage> {
+  return prepare(topic, content, 0, idempotencyKey, publishedAt);
+}
+
+async function prepare(
+  topic: string,
+  content: MessageContent,
+  delaySeconds: number,
+  idempotencyKey: string | undefined,
+  publishedAt: number,
+): Promise<PreparedMessage> {
+  const size = deliveredSize(content.body);
+  if (size > MAX_MESSAGE_BODY_BYTES) {
+    throw new ApiError(
+      "payload_too_large",
+      `The message body is ${size} bytes; the limit is ${MAX_MESSAGE_BODY_BYTES} bytes`,
+    );
+  }
+  const serialized = JSON.stringify(content);
+  return {
+    id: newId("msg", publishedAt),
+    topic,
+    publishedAt,
+    content,
+    contentBytes: new TextEncoder().encode(serialized).byteLength,
+    delaySeconds,
+    idempotencyKey,
+    payloadHash: await sha256Hex(canonicalJson({ content, delaySeconds })),
+  };
+}
+
+/** The size of the body a subscriber will receive. */
+export function deliveredSize(body: MessageBody): number {
+  switch (body.kind) {
+    case "none":
+      return 0;
+    case "json":
+      return new TextEncoder().encode(JSON.stringify(body.value)).byteLength;
+    case "text":
+      return new TextEncoder().encode(body.text).byteLength;
+    case "bytes":
+      return base64DecodedLength(body.base64);
+  }
+}
+
+/** Whether a message's content may ride inside queue messages rather than in storage. */
+export function fitsInline(message: PreparedMessage): boolean {
+  return message.contentBytes <= INLINE_CONTENT_MAX_BYTES;
+}
+
+/** JSON with object keys sorted, so that the same message always hashes the same. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner && typeof inner === "object" && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  );
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}

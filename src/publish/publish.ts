@@ -1,0 +1,175 @@
+/**
+ * Publishing: record the messages (one D1 batch) and put them on the fan-out queue (one send), so
+ * that a publish costs the same whatever the number of subscribers. A publisher gets its answer
+ * only once the message is durably queued; when storage or the queue fails, what was recorded is
+ * taken back and the answer is 503 (or 429 when the queue refused for throughput).
+ */
+import { ApiError } from "../api/problem";
+import type { Database } from "../db/client";
+import { forgetMessages, type MessageToRecord, recordMessages } from "../db/publish";
+import { logError } from "../log";
+import { type FanoutTask, SEND_BATCH_MAX_BYTES, taskSize } from "../queues/tasks";
+import { fitsInline, type PreparedMessage } from "./prepare";
+
+export interface PublishOutcome {
+  id: string;
+  duplicate: boolean;
+}
+
+/** Publishes prepared messages of one topic, in order; throws the contract's problems. */
+export async function publishMessages(
+  db: Database,
+  queue: Queue<FanoutTask>,
+  topic: string,
+  prepared: readonly PreparedMessage[],
+): Promise<PublishOutcome[]> {
+  const { unique, slots } = dedupeWithinRequest(prepared);
+  const records = storageForm(unique);
+
+  let result: Awaited<ReturnType<typeof recordMessages>>;
+  try {
+    result = await recordMessages(db, topic, records, Date.now());
+  } catch (error) {
+    throw unavailable("storage", error);
+  }
+  if (!result.topicExists) throw new ApiError("not_found", `Topic ${topic} does not exist`);
+
+  const outcomes: PublishOutcome[] = [];
+  const fresh: number[] = [];
+  unique.forEach((message, index) => {
+    const owner = result.owners[index];
+    if (owner === undefined || owner.messageId === message.id) {
+      outcomes.push({ id: message.id, duplicate: false });
+      fresh.push(index);
+    } else if (owner.payloadHash === message.payloadHash) {
+      outcomes.push({ id: owner.messageId, duplicate: true });
+    }
+  });
+  const freshRecords = fresh.map((index) => records[index] as MessageToRecord);
+
+  if (outcomes.length < unique.length) {
+    await forgetQuietly(db, topic, freshRecords);
+    throw new ApiError(
+      "conflict",
+      "The idempotency key was already used for a different message on this topic",
+    );
+  }
+
+  const tasks = fresh.map((index) => {
+    const message = unique[index] as PreparedMessage;
+    const inline = records[index]?.storedPayload === null;
+    const body: FanoutTask = {
+      messageId: message.id,
+      topic,
+      publishedAt: message.publishedAt,
+      content: inline ? message.content : null,
+    };
+    return { body, delaySeconds: message.delaySeconds };
+  });
+  try {
+    await send(queue, tasks);
+  } catch (error) {
+    await forgetQuietly(db, topic, freshRecords);
+    throw queueFailure(error);
+  }
+
+  return slots.map(({ unique: index, repeat }) => {
+    const outcome = outcomes[index] as PublishOutcome;
+    return repeat ? { id: outcome.id, duplicate: true } : outcome;
+  });
+}
+
+/**
+ * Two messages of one request with the same key: the later is a duplicate of the earlier if the
+ * payload is the same, and a conflict otherwise.
+ */
+function dedupeWithinRequest(prepared: readonly PreparedMessage[]) {
+  const firstByKey = new Map<string, number>();
+  const unique: PreparedMessage[] = [];
+  const slots = prepared.map((message, index) => {
+    const key = message.idempotencyKey;
+    const first = key === undefined ? undefined : firstByKey.get(key);
+    if (first === undefined) {
+      if (key !== undefined) firstByKey.set(key, unique.length);
+      unique.push(message);
+      return { unique: unique.length - 1, repeat: false };
+    }
+    if ((unique[first] as PreparedMessage).payloadHash !== message.payloadHash) {
+      throw new ApiError(
+        "conflict",
+        `messages.${index}: idempotency key ${key} is used twice with different payloads`,
+      );
+    }
+    return { unique: first, repeat: true };
+  });
+  return { unique, slots };
+}
+
+/**
+ * Small messages ride inside queue messages; a large one, or one that would push a `sendBatch`
+ * over its size limit, is stored in D1 and travels by reference.
+ */
+function storageForm(messages: readonly PreparedMessage[]): MessageToRecord[] {
+  let budget = SEND_BATCH_MAX_BYTES;
+  return messages.map((message) => {
+    const inlineSize =
+      message.contentBytes + taskSize({ messageId: message.id, topic: message.topic });
+    const inline = fitsInline(message) && inlineSize <= budget;
+    if (inline) budget -= inlineSize;
+    return {
+      id: message.id,
+      topic: message.topic,
+      publishedAt: message.publishedAt,
+      storedPayload: inline ? null : JSON.stringify(message.content),
+      idempotencyKey: message.idempotencyKey,
+      payloadHash: message.payloadHash,
+    };
+  });
+}
+
+async function send(
+  queue: Queue<FanoutTask>,
+  tasks: { body: FanoutTask; delaySeconds: number }[],
+): Promise<void> {
+  const [only] = tasks;
+  if (tasks.length === 0 || only === undefined) return;
+  if (tasks.length === 1) {
+    await queue.send(only.body, { delaySeconds: only.delaySeconds });
+    return;
+  }
+  await queue.sendBatch(
+    tasks.map((task) => ({ body: task.body, delaySeconds: task.delaySeconds })),
+  );
+}
+
+async function forgetQuietly(
+  db: Database,
+  topic: string,
+  records: MessageToRecord[],
+): Promise<void> {
+  try {
+    await forgetMessages(db, topic, records);
+  } catch (error) {
+    // The rows stay in state "queued" and are never fanned out; retention removes them.
+    logError("publish.forget_failed", { error: String(error) });
+  }
+}
+
+function queueFailure(error: unknown): ApiError {
+  const text = String(error);
+  if (/\b429\b|too many requests|rate limit/i.test(text)) {
+    return new ApiError(
+      "rate_limited",
+      "The queue refused the message for throughput; retry shortly",
+      {
+        headers: { "retry-after": "1" },
+      },
+    );
+  }
+  return unavailable("queue", error);
+}
+
+function unavailable(what: "storage" | "queue", error: unknown): ApiError {
+  logError(`publish.${what}_failed`, { error: String(error) });
+  return new ApiError("unavailable", `The ${what} is unavailable; the message was not accepted`);
+}

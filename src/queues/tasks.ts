@@ -1,0 +1,124 @@
+/**
+ * What travels through the queues, validated with zod when consumed. A message's content rides
+ * inline when it is small; a large one is stored once in D1 and the task carries only a reference.
+ */
+import { z } from "zod";
+import { HTTP_METHODS } from "../db/schema";
+
+const StringMap = z.record(z.string(), z.string());
+
+export const MessageBodySchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("none") }),
+  z.object({ kind: z.literal("json"), value: z.unknown(), contentType: z.string() }),
+  z.object({ kind: z.literal("text"), text: z.string(), contentType: z.string() }),
+  z.object({ kind: z.literal("bytes"), base64: z.string(), contentType: z.string() }),
+]);
+
+/** Everything about a message that shapes the subscriber's request. */
+export const MessageContentSchema = z.object({
+  body: MessageBodySchema,
+  headers: StringMap,
+  query: z.record(z.string(), z.union([z.string(), z.array(z.string())])),
+  pathParams: StringMap,
+  method: z.enum(HTTP_METHODS).nullable(),
+});
+export type MessageContent = z.infer<typeof MessageContentSchema>;
+
+/** Inline content, or `null` when it is stored in `messages.payload`. */
+const Content = MessageContentSchema.nullable();
+
+/** One published message, to be fanned out to its topic's subscribers. */
+export const FanoutTaskSchema = z.object({
+  messageId: z.string(),
+  topic: z.string(),
+  publishedAt: z.number(),
+  content: Content,
+  /** How often the dead-letter consumer has put this task back after its retries ran out. */
+  redrives: z.number().int().optional(),
+});
+export type FanoutTask = z.infer<typeof FanoutTaskSchema>;
+
+/** One message for one subscriber; its attempts are the queue message's attempts. */
+export const DeliveryTaskSchema = z.object({
+  messageId: z.string(),
+  subscriberId: z.string(),
+  topic: z.string(),
+  publishedAt: z.number(),
+  content: Content,
+});
+export type DeliveryTask = z.infer<typeof DeliveryTaskSchema>;
+
+/** Content stored as JSON in D1 (`messages.payload`, `dead_letters.payload`), if it is valid. */
+export function parseStoredContent(payload: string | null | undefined): MessageContent | undefined {
+  if (!payload) return undefined;
+  try {
+    const parsed = MessageContentSchema.safeParse(JSON.parse(payload));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Queue messages are at most 128 KB with ~100 B of metadata; content up to this size (serialized)
+ * travels inline, leaving room for the rest of the task.
+ */
+export const INLINE_CONTENT_MAX_BYTES = 96 * 1024;
+
+/** `sendBatch` takes at most 100 messages and 256 KB; these leave headroom for metadata. */
+export const SEND_BATCH_MAX_MESSAGES = 100;
+export const SEND_BATCH_MAX_BYTES = 240 * 1024;
+
+/** The serialized size the queue will count for a task body. */
+export function taskSize(task: unknown): number {
+  return new TextEncoder().encode(JSON.stringify(task)).byteLength + 128;
+}
+
+/**
+ * Splits tasks into `sendBatch` calls that respect the count and size limits, in order. `sizeOf`
+ * lets a caller that knows the sizes (many tasks sharing one content) skip re-serializing.
+ */
+export function chunkForSendBatch<T>(
+  tasks: readonly T[],
+  sizeOf: (task: T) => number = taskSize,
+): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const task of tasks) {
+    const size = sizeOf(task);
+    if (
+      current.length > 0 &&
+      (current.length === SEND_BATCH_MAX_MESSAGES || bytes + size > SEND_BATCH_MAX_BYTES)
+    ) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(task);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+/**
+ * A dead delivery that the delivery consumer could not record in D1, handed to the dead-letter
+ * queue so that its consumer records it instead of it being lost.
+ */
+export const DeadRecordSchema = z.object({
+  kind: z.literal("dead"),
+  messageId: z.string(),
+  subscriberId: z.string(),
+  topic: z.string(),
+  publishedAt: z.number(),
+  attempts: z.number().int(),
+  lastStatus: z.number().int().nullable(),
+  lastError: z.string().nullable(),
+  lastAttemptAt: z.number().nullable(),
+  /** Content JSON if it travelled inline; null when it is stored with the message. */
+  payload: z.string().nullable(),
+  /** The subscriber answered 410 and is to be deactivated. */
+  gone: z.boolean(),
+});
+export type DeadRecord = z.infer<typeof DeadRecordSchema>;

@@ -1,0 +1,44 @@
+/**
+ * The hourly retention run: messages, deliveries and idempotency keys older than RETENTION_DAYS,
+ * dead letters older than DEAD_LETTER_RETENTION_DAYS, deleted in bounded chunks so that one run
+ * stays well inside an invocation's limits; what is left goes in the next run.
+ */
+import { readConfig } from "../config";
+import { openDatabase } from "../db/client";
+import { deleteOlderThan, RETENTION_CHUNK, type RetainedTable } from "../db/retention";
+import { logError, logInfo } from "../log";
+
+/** Chunks per table per run: up to 50,000 rows of each table an hour. */
+export const MAX_CHUNKS_PER_TABLE = 50;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Runs retention at `now`; returns the rows deleted per table. Never throws. */
+export async function runRetention(env: Env, now: number): Promise<Record<RetainedTable, number>> {
+  const config = readConfig(env);
+  const db = openDatabase(env.DB);
+  const cutoffs: [RetainedTable, number][] = [
+    ["deliveries", now - config.retentionDays * DAY_MS],
+    ["messages", now - config.retentionDays * DAY_MS],
+    ["idempotency_keys", now - config.retentionDays * DAY_MS],
+    ["dead_letters", now - config.deadLetterRetentionDays * DAY_MS],
+  ];
+  const deleted: Record<RetainedTable, number> = {
+    deliveries: 0,
+    messages: 0,
+    idempotency_keys: 0,
+    dead_letters: 0,
+  };
+  for (const [table, before] of cutoffs) {
+    try {
+      for (let i = 0; i < MAX_CHUNKS_PER_TABLE; i++) {
+        const count = await deleteOlderThan(db, table, before);
+        deleted[table] += count;
+        if (count < RETENTION_CHUNK) break;
+      }
+    } catch (error) {
+      logError("retention.failed", { table, error: String(error) });
+    }
+  }
+  logInfo("retention.done", deleted);
+  return deleted;
+}
