@@ -1,0 +1,269 @@
+/**
+ * The fan-out consumer: filters decide who gets a delivery, the counts land in the message
+ * status, the deliveries go out in sendBatch calls within the platform's limits, and one batch
+ * costs one D1 read and one D1 write.
+ */
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { PublishResult } from "../../src/api/schemas/messages";
+import { handleFanoutBatch } from "../../src/fanout/consumer";
+import { DeliveryTaskSchema, type FanoutTask } from "../../src/queues/tasks";
+import { call, expectJson, seedSubscriber, seedTopic } from "../harness";
+import {
+  answering,
+  countingD1,
+  deliver,
+  deliveryRowsOf,
+  envWith,
+  fanOut,
+  insertSubscribers,
+  isWrite,
+  messageBatch,
+  messageStatus,
+  publishTask,
+  queuedBytes,
+  recordingQueue,
+} from "./support";
+
+beforeEach(() => {
+  vi.spyOn(console, "error").mockImplementation(() => undefined);
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe("fan-out filters", () => {
+  it("queues a delivery for each matching active subscriber and counts matched and filtered", async () => {
+    const { name: topic } = await seedTopic();
+    const food = await seedSubscriber(topic, { filter: 'body.category == "food"' });
+    const quiet = await seedSubscriber(topic, { filter: 'headers.mode == "quiet"' });
+    const everything = await seedSubscriber(topic);
+    const inactive = await seedSubscriber(topic, { active: false });
+
+    const task = await publishTask(topic, {
+      body: { category: "food" },
+      headers: { Mode: "loud" },
+    });
+    const { batch, tasks } = await fanOut([task]);
+
+    expect(batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
+    const targets = tasks.map((t) => t.subscriberId).sort();
+    expect(targets).toEqual([food.id, everything.id].sort());
+    expect(targets).not.toContain(quiet.id);
+    expect(targets).not.toContain(inactive.id);
+    for (const delivery of tasks) {
+      expect(delivery).toMatchObject({
+        messageId: task.messageId,
+        topic,
+        publishedAt: task.publishedAt,
+        content: task.content,
+      });
+    }
+
+    const status = await messageStatus(task.messageId);
+    expect(status).toMatchObject({ state: "dispatched", matched: 2, filtered: 1 });
+    expect(status.deliveries.map((d) => d.subscriberId).sort()).toEqual(targets);
+    for (const delivery of status.deliveries) {
+      expect(delivery).toMatchObject({ state: "pending", attempts: 0, lastStatus: null });
+    }
+  });
+
+  it.each([
+    ["a missing field", 'body.customer.tier == "gold"', { body: { category: "food" } }],
+    ["a header the message lacks", 'headers.mode == "quiet"', { body: 1 }],
+    ["a binary body", 'body == "x"', { bodyBase64: btoa("x"), contentType: "image/png" }],
+  ])("treats %s as a non-match", async (_, filter, envelope) => {
+    const { name: topic } = await seedTopic();
+    await seedSubscriber(topic, { filter });
+    const task = await publishTask(topic, envelope);
+    const { batch, tasks } = await fanOut([task]);
+    expect(tasks).toEqual([]);
+    expect(batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
+    expect(await messageStatus(task.messageId)).toMatchObject({ matched: 0, filtered: 1 });
+  });
+
+  it.each([
+    [
+      "the parsed JSON of a JSON text body",
+      'body.category == "food"',
+      {
+        bodyText: '{"category":"food"}',
+        contentType: "application/json",
+      },
+    ],
+    ["the text of a text body", 'body == "hello"', { bodyText: "hello" }],
+    ["the message's query", 'query.page == "2"', { body: 1, query: { page: "2" } }],
+    [
+      "the message's path params",
+      'pathParams.orderId == "42"',
+      { body: 1, pathParams: { orderId: "42" } },
+    ],
+    ["the message's method", 'method == "PUT"', { body: 1, method: "PUT" }],
+    [
+      "lower-cased header names",
+      'headers.mode == "quiet"',
+      { body: 1, headers: { MODE: "quiet" } },
+    ],
+  ])("lets a filter see %s", async (_, filter, envelope) => {
+    const { name: topic } = await seedTopic();
+    const subscriber = await seedSubscriber(topic, { filter });
+    const task = await publishTask(topic, envelope);
+    const { tasks } = await fanOut([task]);
+    expect(tasks.map((t) => t.subscriberId)).toEqual([subscriber.id]);
+  });
+
+  it("lets a filter see the parsed JSON of a raw message with a JSON content type", async () => {
+    const { name: topic } = await seedTopic();
+    const subscriber = await seedSubscriber(topic, { filter: 'body.category == "food"' });
+    const fanout = recordingQueue();
+    const res = await call("POST", `/v1/topics/${topic}/messages/raw`, {
+      body: '{"category":"food"}',
+      contentType: "application/json",
+      env: { FANOUT_QUEUE: fanout.queue },
+    });
+    await expectJson(res, 202, PublishResult);
+    const { tasks } = await fanOut(fanout.bodies());
+    expect(tasks.map((t) => t.subscriberId)).toEqual([subscriber.id]);
+  });
+});
+
+describe("fan-out I/O", () => {
+  it("sends 250 matching deliveries in three sendBatch calls, filtered subscribers adding none", async () => {
+    const { name: topic } = await seedTopic();
+    await insertSubscribers(topic, 250, { filter: 'body.kind == "a"' });
+    await insertSubscribers(topic, 40, { filter: 'body.kind == "b"' });
+    await insertSubscribers(topic, 10, { active: false });
+    const task = await publishTask(topic, { body: { kind: "a" } });
+
+    const d1 = countingD1();
+    const { deliveries, batch } = await fanOut([task], d1.db);
+
+    expect(deliveries.calls.map((c) => [c.method, c.messages.length])).toEqual([
+      ["sendBatch", 100],
+      ["sendBatch", 100],
+      ["sendBatch", 50],
+    ]);
+    expect(
+      new Set(deliveries.bodies().map((b) => DeliveryTaskSchema.parse(b).subscriberId)).size,
+    ).toBe(250);
+    expect(d1.calls).toHaveLength(2);
+    expect(d1.calls.every((c) => c.kind === "batch")).toBe(true);
+    expect(d1.calls.map(isWrite)).toEqual([false, true]);
+    expect(batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
+    expect(await messageStatus(task.messageId)).toMatchObject({ matched: 250, filtered: 40 });
+  });
+
+  it("costs one D1 read and one D1 write for a batch of several messages and topics", async () => {
+    const topics = [(await seedTopic()).name, (await seedTopic()).name];
+    const tasks: FanoutTask[] = [];
+    for (const topic of topics) {
+      await insertSubscribers(topic, 3);
+      tasks.push(await publishTask(topic, { body: 1 }), await publishTask(topic, { body: 2 }));
+    }
+    const d1 = countingD1();
+    const { deliveries, batch } = await fanOut(tasks, d1.db);
+    expect(d1.calls.map((c) => [c.kind, isWrite(c)])).toEqual([
+      ["batch", false],
+      ["batch", true],
+    ]);
+    expect(deliveries.sent()).toHaveLength(12);
+    expect(deliveries.calls).toHaveLength(1);
+    expect(batch.messages.map((m) => m.outcome())).toEqual(tasks.map(() => ({ kind: "ack" })));
+  });
+
+  it("keeps each sendBatch under 256 KB when a large inline message fans out", async () => {
+    const { name: topic } = await seedTopic();
+    await insertSubscribers(topic, 5);
+    const task = await publishTask(topic, { bodyText: "z".repeat(90 * 1024) });
+    expect(task.content).not.toBeNull();
+    const { deliveries } = await fanOut([task]);
+    expect(deliveries.sent()).toHaveLength(5);
+    for (const { messages } of deliveries.calls) {
+      expect(messages.reduce((sum, m) => sum + queuedBytes(m.body), 0)).toBeLessThanOrEqual(
+        256_000,
+      );
+      for (const m of messages) expect(queuedBytes(m.body)).toBeLessThanOrEqual(128_000 - 100);
+    }
+  });
+});
+
+describe("fan-out of a large message", () => {
+  it("sends a message over 96 KB by reference, and it is still delivered whole", async () => {
+    const { name: topic } = await seedTopic();
+    const subscriber = await seedSubscriber(topic);
+    const text = "big ".repeat(30 * 1024);
+    const task = await publishTask(topic, { bodyText: text });
+    expect(task.content).toBeNull();
+
+    const { tasks } = await fanOut([task]);
+    expect(tasks).toHaveLength(1);
+    expect(tasks[0]).toMatchObject({ subscriberId: subscriber.id, content: null });
+    expect(queuedBytes(tasks[0])).toBeLessThan(1000);
+
+    const fetch = answering(200);
+    const { batch } = await deliver(tasks, fetch.fetch);
+    expect(batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
+    expect(fetch.requests).toHaveLength(1);
+    expect(fetch.requests[0]?.body).toBe(text);
+    expect(fetch.requests[0]?.headers["content-type"]).toBe("text/plain; charset=utf-8");
+    const status = await messageStatus(task.messageId);
+    expect(status.deliveries).toEqual([
+      expect.objectContaining({ state: "delivered", attempts: 1 }),
+    ]);
+  });
+});
+
+describe("fan-out edge cases", () => {
+  it("drops a task whose message was taken back, queuing nothing", async () => {
+    const { name: topic } = await seedTopic();
+    await seedSubscriber(topic);
+    const task = await publishTask(topic, { body: 1 });
+    await env.DB.prepare("delete from messages where id = ?").bind(task.messageId).run();
+    const { batch, deliveries } = await fanOut([task]);
+    expect(batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
+    expect(deliveries.calls).toEqual([]);
+  });
+
+  it("acks a malformed task", async () => {
+    const { batch, deliveries } = await fanOut([{ nonsense: true }]);
+    expect(batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
+    expect(deliveries.calls).toEqual([]);
+  });
+
+  it("does not open a second delivery when the same task comes twice", async () => {
+    const { name: topic } = await seedTopic();
+    await insertSubscribers(topic, 2);
+    const task = await publishTask(topic, { body: 1 });
+    await fanOut([task]);
+    const { tasks } = await fanOut([task]);
+    expect(tasks).toHaveLength(2);
+    expect(await deliveryRowsOf(task.messageId)).toHaveLength(2);
+    expect(await messageStatus(task.messageId)).toMatchObject({ matched: 2, filtered: 0 });
+  });
+
+  it("retries the batch with a delay, queuing nothing, when D1 fails", async () => {
+    const { name: topic } = await seedTopic();
+    await seedSubscriber(topic);
+    const task = await publishTask(topic, { body: 1 });
+    const d1 = countingD1(env.DB, () => true);
+    const { batch, deliveries } = await fanOut([task], d1.db);
+    const outcome = batch.messages[0]?.outcome();
+    expect(outcome).toMatchObject({ kind: "retry" });
+    expect(outcome?.kind === "retry" && outcome.delaySeconds).toBeGreaterThan(0);
+    expect(deliveries.calls).toEqual([]);
+  });
+
+  it("retries a message whose deliveries could not be queued, and never throws", async () => {
+    const { name: topic } = await seedTopic();
+    await seedSubscriber(topic);
+    const task = await publishTask(topic, { body: 1 });
+    const deliveries = recordingQueue();
+    deliveries.failWith(new Error("Queue send failed"));
+    const batch = messageBatch("switchboard-fanout", [task]);
+    await expect(
+      handleFanoutBatch(batch, envWith({ DELIVERY_QUEUE: deliveries.queue })),
+    ).resolves.toBeUndefined();
+    expect(batch.messages[0]?.outcome()).toMatchObject({ kind: "retry" });
+  });
+});
