@@ -50,6 +50,7 @@ export async function replayCandidates(
       topic: candidate.topic,
       publishedAt: candidate.publishedAt,
       content: inline ? (parseStoredContent(payload) ?? null) : null,
+      replay: true,
     };
     return { candidate, task, inline, payload };
   });

@@ -97,6 +97,7 @@ async function planDelivery(
 ): Promise<Plan> {
   const stored = context.states.get(deliveryKey(task.messageId, task.subscriberId));
   if (stored?.state === "delivered" || stored?.state === "cancelled") return { kind: "skip" };
+  if (stored?.state === "dead" && !task.replay) return { kind: "skip" };
 
   // The queue also counts consumptions that failed inside the broker (storage down), which never
   // reached the subscriber; the stored count does not. The queue's count still wins when it is

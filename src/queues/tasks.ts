@@ -45,6 +45,11 @@ export const DeliveryTaskSchema = z.object({
   topic: z.string(),
   publishedAt: z.number(),
   content: Content,
+  /**
+   * Set on a replay of a dead letter: only such a task may reopen a dead delivery, so a late
+   * duplicate of the task that died cannot revive it or record it dead twice.
+   */
+  replay: z.boolean().optional(),
 });
 export type DeliveryTask = z.infer<typeof DeliveryTaskSchema>;
 

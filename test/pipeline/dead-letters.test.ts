@@ -145,6 +145,7 @@ describe("replaying one dead letter", () => {
         topic,
         publishedAt: tasks[0]?.publishedAt,
         content: tasks[0]?.content,
+        replay: true,
       },
     ]);
     expect(await list(`?subscriberId=${subscriber.id}`)).toEqual([]);

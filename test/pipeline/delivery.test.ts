@@ -545,3 +545,30 @@ describe("delivery when D1 is broken", () => {
     expect(batch.messages[0]?.outcome()).toMatchObject({ kind: "retry" });
   });
 });
+
+describe("a late duplicate of a task whose delivery is dead", () => {
+  it("is acknowledged without a request or a second dead letter", async () => {
+    const { subscriber, messageId, task } = await oneDelivery({ retry: { maxAttempts: 1 } });
+    await deliver([task], answering(500).fetch);
+    expect(await deadLettersOf(subscriber.id)).toHaveLength(1);
+
+    const duplicate = answering(200);
+    const { batch } = await deliver([task], duplicate.fetch);
+
+    expect(duplicate.requests).toHaveLength(0);
+    expect(batch.messages[0]?.ack).toHaveBeenCalled();
+    expect(await deadLettersOf(subscriber.id)).toHaveLength(1);
+    expect((await deliveryOf(messageId)).state).toBe("dead");
+  });
+
+  it("is sent again when it is a replay of the dead letter", async () => {
+    const { messageId, task } = await oneDelivery({ retry: { maxAttempts: 1 } });
+    await deliver([task], answering(500).fetch);
+
+    const replayed = answering(200);
+    await deliver([{ ...task, replay: true }], replayed.fetch);
+
+    expect(replayed.requests).toHaveLength(1);
+    expect((await deliveryOf(messageId)).state).toBe("delivered");
+  });
+});
