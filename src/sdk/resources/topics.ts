@@ -1,0 +1,67 @@
+import { eachItem } from "../pagination";
+import type { CallOptions, SendRequest } from "../request";
+import type { PageParams, Topic, TopicInput, TopicList } from "../types";
+
+/** `sb.topics`: create, list, read and delete topics. Admin token. */
+export function topicsResource(request: SendRequest) {
+  const list = (params: PageParams = {}, options?: CallOptions): Promise<TopicList> =>
+    request({ method: "GET", path: "/v1/topics", query: params, idempotent: true, options });
+  return {
+    /**
+     * Creates a topic; `conflict` if the name is taken.
+     *
+     * @example await sb.topics.create({ name: "orders.created", description: "New orders" });
+     */
+    create(input: TopicInput, options?: CallOptions): Promise<Topic> {
+      return request({
+        method: "POST",
+        path: "/v1/topics",
+        json: input,
+        idempotent: false,
+        options,
+      });
+    },
+
+    /**
+     * One page of topics in name order: `{ topics, nextCursor }`. Pass `nextCursor` back as
+     * `cursor` for the next page; it is `null` on the last one.
+     *
+     * @example const { topics, nextCursor } = await sb.topics.list({ limit: 20 });
+     */
+    list,
+
+    /**
+     * Every topic, fetching pages of `limit` as the loop reaches them.
+     *
+     * @example for await (const topic of sb.topics.listAll()) console.log(topic.name);
+     */
+    listAll(
+      params: PageParams = {},
+      options?: CallOptions,
+    ): AsyncGenerator<Topic, void, undefined> {
+      return eachItem(
+        (cursor) => list({ ...params, cursor }, options),
+        (page) => page.topics,
+        params.cursor,
+      );
+    },
+
+    /** A topic by name; `not_found` if there is none. */
+    get(name: string, options?: CallOptions): Promise<Topic> {
+      return request({ method: "GET", path: topicPath(name), idempotent: true, options });
+    },
+
+    /** Deletes a topic with its subscribers; their pending deliveries stop. */
+    delete(name: string, options?: CallOptions): Promise<void> {
+      return request({ method: "DELETE", path: topicPath(name), idempotent: true, options });
+    },
+  };
+}
+
+/** The methods of `sb.topics`. */
+export type Topics = ReturnType<typeof topicsResource>;
+
+/** `/v1/topics/{name}`, with the name encoded as one path segment. */
+export function topicPath(name: string): string {
+  return `/v1/topics/${encodeURIComponent(name)}`;
+}

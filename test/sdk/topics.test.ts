@@ -1,0 +1,75 @@
+import { describe, expect, it } from "vitest";
+import { uniqueName } from "../harness";
+import { adminClient, expectSwitchboardError, recording } from "./support";
+
+describe("sb.topics", () => {
+  it("creates, reads and deletes a topic", async () => {
+    const sb = adminClient();
+    const name = uniqueName("orders");
+    const created = await sb.topics.create({ name, description: "New orders" });
+    expect(created).toMatchObject({ name, description: "New orders", subscriberCount: 0 });
+    expect(await sb.topics.get(name)).toEqual(created);
+
+    await expect(sb.topics.delete(name)).resolves.toBeUndefined();
+    await expectSwitchboardError(sb.topics.get(name), { status: 404, code: "not_found" });
+  });
+
+  it("answers conflict for a name that is taken", async () => {
+    const sb = adminClient();
+    const name = uniqueName();
+    await sb.topics.create({ name });
+    const error = await expectSwitchboardError(sb.topics.create({ name }), {
+      status: 409,
+      code: "conflict",
+    });
+    expect(error.detail).toContain(name);
+  });
+
+  it("maps a validation failure with its field errors", async () => {
+    const error = await expectSwitchboardError(adminClient().topics.create({ name: "-bad name" }), {
+      status: 400,
+      code: "validation_failed",
+    });
+    expect(error.errors.map((field) => field.path)).toEqual(["name"]);
+  });
+
+  it("encodes a name as one path segment", async () => {
+    const { fetch, sent } = recording();
+    await expectSwitchboardError(adminClient({ fetch }).topics.get("a/b?c"), {
+      status: 404,
+      code: "not_found",
+    });
+    expect(sent[0]?.url.pathname).toBe("/v1/topics/a%2Fb%3Fc");
+  });
+
+  it("lists one page with its cursor, and every page with listAll", async () => {
+    const prefix = uniqueName("paged");
+    const names = ["c", "a", "e", "b", "d"].map((suffix) => `${prefix}-${suffix}`);
+    const sb = adminClient();
+    for (const name of names) await sb.topics.create({ name });
+
+    const first = await sb.topics.list({ limit: 2 });
+    expect(first.topics).toHaveLength(2);
+    expect(first.nextCursor).toEqual(expect.any(String));
+    const second = await sb.topics.list({ limit: 2, cursor: first.nextCursor ?? undefined });
+    expect((second.topics[0]?.name ?? "") > (first.topics[1]?.name ?? "")).toBe(true);
+
+    const { fetch, sent } = recording();
+    const listed: string[] = [];
+    for await (const topic of adminClient({ fetch }).topics.listAll({ limit: 2 })) {
+      listed.push(topic.name);
+    }
+    expect(listed.filter((name) => name.startsWith(prefix))).toEqual([...names].sort());
+    expect(listed).toEqual([...listed].sort());
+    expect(sent.length).toBeGreaterThanOrEqual(3);
+    expect(sent.every((request) => request.url.searchParams.get("limit") === "2")).toBe(true);
+  });
+
+  it("stops fetching pages when the loop stops", async () => {
+    const sb = adminClient();
+    for (let i = 0; i < 3; i += 1) await sb.topics.create({ name: uniqueName("early") });
+    const { fetch, sent } = recording();
+    for await (const _topic of adminClient({ fetch }).topics.listAll({ limit: 1 })) break;
+    expect(sent).toHaveLength(1);
+  });
+});
