@@ -26,9 +26,13 @@ beforeAll(async () => {
   outdir = await mkdtemp(join(tmpdir(), "switchboard-cli-"));
   cli = join(outdir, "cli", "index.js");
   // Built into a folder of its own, so that no other build can change it under the test.
-  const build = promisify(execFile)(process.execPath, ["scripts/build-sdk.mjs", "--outdir", outdir], {
-    cwd: projectRoot,
-  });
+  const build = promisify(execFile)(
+    process.execPath,
+    ["scripts/build-sdk.mjs", "--outdir", outdir],
+    {
+      cwd: projectRoot,
+    },
+  );
   [broker, subscriber] = await Promise.all([startBroker(), startSubscriber(), build]).then(
     ([started, server]) => [started, server] as const,
   );
