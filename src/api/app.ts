@@ -8,6 +8,7 @@ import { HTTPException } from "hono/http-exception";
 import { readConfig } from "../config";
 import { openDatabase } from "../db/client";
 import { newId } from "../db/ids";
+import { logError } from "../log";
 import { VERSION } from "../version";
 import { authenticate } from "./auth";
 import type { AppContext, AppEnv } from "./context";
@@ -98,9 +99,7 @@ function toProblem(error: Error, requestId: string): Response {
     );
   }
   if (isStorageFailure(error)) {
-    console.error(
-      JSON.stringify({ level: "error", requestId, error: String(error.cause ?? error) }),
-    );
+    logError("api.storage_failed", { requestId, error: String(error.cause ?? error) });
     return problemResponse("unavailable", "Storage is unavailable; nothing was changed", requestId);
   }
   if (error instanceof HTTPException && error.status === 400) {
@@ -110,9 +109,7 @@ function toProblem(error: Error, requestId: string): Response {
       requestId,
     );
   }
-  console.error(
-    JSON.stringify({ level: "error", requestId, error: String(error), stack: error.stack }),
-  );
+  logError("api.internal", { requestId, error: String(error), stack: error.stack });
   return problemResponse("internal", "An internal error occurred; quote the request id", requestId);
 }
 
