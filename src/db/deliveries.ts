@@ -115,7 +115,9 @@ export async function recordOutcomes(
             state: sql`excluded.state`,
             attempts: sql`max(${deliveries.attempts}, excluded.attempts)`,
             lastStatus: sql`coalesce(excluded.last_status, ${deliveries.lastStatus})`,
-            lastError: sql`coalesce(excluded.last_error, ${deliveries.lastError})`,
+            // An attempt's own error (none when it delivered) replaces the last one; an outcome
+            // without an attempt (cancelled, or dead before sending) keeps what the last attempt saw.
+            lastError: sql`case when excluded.last_attempt_at is not null then excluded.last_error else coalesce(excluded.last_error, ${deliveries.lastError}) end`,
             lastAttemptAt: sql`coalesce(excluded.last_attempt_at, ${deliveries.lastAttemptAt})`,
             nextAttemptAt: sql`excluded.next_attempt_at`,
           },
@@ -125,19 +127,18 @@ export async function recordOutcomes(
   for (const outcome of outcomes) {
     const dead = outcome.deadLetter;
     if (!dead) continue;
+    // Only if the upsert above left the delivery dead: one cancelled meanwhile (its subscriber
+    // deleted or deactivated during the attempt) or already delivered gets no dead letter.
+    // Every column in schema order, as an insert-select needs.
     statements.push(
-      db.insert(deadLetters).values({
-        id: dead.id,
-        messageId: outcome.messageId,
-        topic: dead.topic,
-        subscriberId: outcome.subscriberId,
-        attempts: outcome.attempts,
-        lastStatus: outcome.lastStatus,
-        lastError: outcome.lastError,
-        publishedAt: dead.publishedAt,
-        payload: sql`coalesce(${dead.payload}, (select ${messages.payload} from ${messages} where ${messages.id} = ${outcome.messageId}))`,
-        deadAt: now,
-      }),
+      db.insert(deadLetters).select(
+        sql`select ${dead.id}, ${outcome.messageId}, ${dead.topic}, ${outcome.subscriberId},
+          ${outcome.attempts}, ${outcome.lastStatus}, ${outcome.lastError}, ${dead.publishedAt},
+          coalesce(${dead.payload}, (select ${messages.payload} from ${messages} where ${messages.id} = ${outcome.messageId})),
+          ${now}
+          where exists (select 1 from ${deliveries} where ${deliveries.messageId} = ${outcome.messageId}
+            and ${deliveries.subscriberId} = ${outcome.subscriberId} and ${deliveries.state} = 'dead')`,
+      ),
     );
   }
   for (const ids of chunk(goneSubscriberIds, 90)) {

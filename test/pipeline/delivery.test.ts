@@ -572,3 +572,19 @@ describe("a late duplicate of a task whose delivery is dead", () => {
     expect((await deliveryOf(messageId)).state).toBe("delivered");
   });
 });
+
+describe("the status after a failure and then a success", () => {
+  it("shows the delivery delivered with no error left from the failed attempt", async () => {
+    const { messageId, task } = await oneDelivery();
+    await deliver([task], answering(500).fetch, { attempts: 1 });
+    expect(await deliveryOf(messageId)).toMatchObject({ state: "retrying", lastStatus: 500 });
+
+    await deliver([task], answering(200).fetch, { attempts: 2 });
+    expect(await deliveryOf(messageId)).toMatchObject({
+      state: "delivered",
+      attempts: 2,
+      lastStatus: 200,
+      lastError: null,
+    });
+  });
+});
