@@ -25,9 +25,17 @@ export function compileFilterOrThrow(source: string): CompiledFilter {
   throw new ApiError("invalid_filter", detail, { errors: [{ path: "filter", message: detail }] });
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /** The filter to store (null for "every message"); throws `invalid_filter` when it does not compile. */
 export function normalizeFilter(filter: string | null | undefined): string | null {
   if (filter === undefined || filter === null || filter.trim() === "") return null;
   compileFilterOrThrow(filter);
+  // A stored filter must read back as it compiled; D1 turns a lone surrogate into U+FFFD.
+  const surrogate = filter.search(LONE_SURROGATE);
+  if (surrogate !== -1) {
+    const detail = `Filter cannot be stored: a lone surrogate at position ${surrogate}`;
+    throw new ApiError("invalid_filter", detail, { errors: [{ path: "filter", message: detail }] });
+  }
   return filter;
 }

@@ -45,6 +45,7 @@ const defaultDeps: DeliveryDeps = {
 /** What happens to one queue message once its attempt is done. */
 type Plan =
   | { kind: "skip" }
+  | { kind: "internal" }
   | { kind: "record"; outcome: DeliveryOutcome; retrySeconds?: number; gone?: boolean };
 
 interface Work {
@@ -79,7 +80,16 @@ export async function handleDeliveryBatch(
       ),
     });
     const plans = await mapWithLimit(work, MAX_IN_FLIGHT, (item) =>
-      planDelivery(item, context, deps),
+      planDelivery(item, context, deps).catch((error: unknown): Plan => {
+        // One delivery the broker cannot build (bad stored data, a bug) must not send the rest
+        // of the batch again: it alone is retried, and the queue dead-letters it if it persists.
+        logError("delivery.plan_failed", {
+          messageId: item.task.messageId,
+          subscriberId: item.task.subscriberId,
+          error: String(error),
+        });
+        return { kind: "internal" };
+      }),
     );
     const recorded = await recordWithOneRetry(db, plans, deps.now());
     await settle(work, plans, recorded, env);
@@ -261,6 +271,8 @@ async function settle(work: Work[], plans: Plan[], recorded: boolean, env: Env):
     const plan = plans[index];
     if (!plan || plan.kind === "skip") {
       message.ack();
+    } else if (plan.kind === "internal") {
+      message.retry({ delaySeconds: INTERNAL_RETRY_SECONDS });
     } else if (plan.retrySeconds !== undefined) {
       message.retry({ delaySeconds: plan.retrySeconds });
     } else if (plan.outcome.state === "dead" && !recorded) {

@@ -35,6 +35,9 @@ export function checkSubscriberUrl(
   if (raw.length > MAX_URL_LENGTH) {
     return refuse(`URL is ${raw.length} characters long; at most ${MAX_URL_LENGTH} are allowed`);
   }
+  // The URL is stored as written, and D1 cannot store a lone surrogate (it would read back as
+  // replacement characters, a different URL from the one checked here).
+  if (!raw.isWellFormed()) return refuse("URL contains a lone surrogate (U+D800–U+DFFF)");
   const url = URL.parse(raw);
   if (url === null) return refuse("URL is not a valid absolute URL");
   if (url.protocol !== "http:" && url.protocol !== "https:") {

@@ -12,7 +12,15 @@ export const TopicName = z
   })
   .openapi({ example: "orders.created" });
 
-export const Description = z.string().max(1024).nullable();
+/**
+ * Free text that is stored as written. A lone surrogate (valid in a JSON string, not in Unicode)
+ * cannot be: D1 stores UTF-8, and it would read back as replacement characters.
+ */
+const StoredText = z.string().refine((text) => text.isWellFormed(), {
+  message: "must be well-formed Unicode (no lone surrogates)",
+});
+
+export const Description = StoredText.max(1024).nullable();
 
 export const Timestamp = z.iso.datetime().openapi({ example: "2026-11-28T12:00:00.000Z" });
 

@@ -67,6 +67,13 @@ function checkBodies(envelope: EnvelopeFields, ctx: z.RefinementCtx): void {
       path: ["body"],
       message: `must not nest deeper than ${MAX_BODY_DEPTH} levels`,
     });
+  } else if (envelope.body !== undefined && hasNonFiniteNumber(envelope.body)) {
+    // JSON.parse reads 1e400 as Infinity, which would be delivered as null.
+    ctx.addIssue({
+      code: "custom",
+      path: ["body"],
+      message: "must not hold numbers beyond the range of a double (such as 1e400)",
+    });
   }
 }
 
@@ -101,4 +108,16 @@ export function jsonDepth(value: unknown): number {
     for (const child of Object.values(current)) stack.push([child, depth + 1]);
   }
   return deepest;
+}
+
+/** Whether a JSON value holds a number outside the double range; call after `jsonDepth`. */
+export function hasNonFiniteNumber(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (typeof current === "number" && !Number.isFinite(current)) return true;
+    if (current === null || typeof current !== "object") continue;
+    for (const child of Object.values(current)) stack.push(child);
+  }
+  return false;
 }
