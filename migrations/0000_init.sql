@@ -46,10 +46,12 @@ CREATE TABLE `messages` (
 	`matched` integer,
 	`filtered` integer,
 	`payload` text,
-	`published_at` integer NOT NULL
+	`published_at` integer NOT NULL,
+	`available_at` integer
 );
 --> statement-breakpoint
 CREATE INDEX `messages_published_at_idx` ON `messages` (`published_at`);--> statement-breakpoint
+CREATE INDEX `messages_topic_state_idx` ON `messages` (`topic`,`state`);--> statement-breakpoint
 CREATE TABLE `subscribers` (
 	`id` text PRIMARY KEY NOT NULL,
 	`topic` text NOT NULL,

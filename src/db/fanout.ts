@@ -14,16 +14,28 @@ export interface FanoutSubscriber {
 export interface FanoutContext {
   /** Active subscribers by topic. */
   subscribersByTopic: Map<string, FanoutSubscriber[]>;
+  /** The messages this batch claimed: moved from queued to dispatched by this read. */
+  claimed: Set<string>;
   /** Messages that exist (were accepted and not yet expired), with their stored payload if any. */
   messages: Map<string, { payload: string | null }>;
 }
 
-/** The active subscribers of the batch's topics and its messages, in one round trip. */
+/**
+ * The active subscribers of the batch's topics and its messages, in one round trip. Messages in
+ * `claimIds` are claimed on the way: each moves from queued to dispatched once, so that of two
+ * tasks for one message (a publish retried while its first task was still queued) only one fans
+ * it out.
+ */
 export async function loadFanoutContext(
   db: Database,
-  input: { topics: string[]; messageIds: string[]; storedMessageIds: string[] },
+  input: { topics: string[]; messageIds: string[]; claimIds: string[]; storedMessageIds: string[] },
 ): Promise<FanoutContext> {
-  const [subscriberRows, messageRows, payloadRows] = await db.batch([
+  const [claimedRows, subscriberRows, messageRows, payloadRows] = await db.batch([
+    db
+      .update(messages)
+      .set({ state: "dispatched" })
+      .where(and(inArray(messages.id, input.claimIds), eq(messages.state, "queued")))
+      .returning({ id: messages.id }),
     db
       .select({
         id: subscribers.id,
@@ -48,6 +60,7 @@ export async function loadFanoutContext(
   const payloads = new Map(payloadRows.map((row) => [row.id, row.payload]));
   return {
     subscribersByTopic,
+    claimed: new Set(claimedRows.map((row) => row.id)),
     messages: new Map(
       messageRows.map((row) => [row.id, { payload: payloads.get(row.id) ?? null }]),
     ),

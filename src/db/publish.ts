@@ -15,6 +15,7 @@ export interface MessageToRecord {
   id: string;
   topic: string;
   publishedAt: number;
+  availableAt: number;
   /** JSON of the content when it is too large to ride in queue messages; otherwise null. */
   storedPayload: string | null;
   idempotencyKey: string | undefined;
@@ -25,6 +26,10 @@ export interface MessageToRecord {
 export interface KeyOwner {
   messageId: string;
   payloadHash: string;
+  /** The owner's state; "queued" means it has not been fanned out (yet, or ever). */
+  state: "queued" | "dispatched" | null;
+  publishedAt: number | null;
+  availableAt: number | null;
 }
 
 export interface RecordResult {
@@ -80,7 +85,7 @@ export async function recordMessages(
     statements.push(
       db.insert(messages).select(
         sql`select ${message.id}, ${topic}, 'queued', null, null, ${message.storedPayload},
-            ${message.publishedAt} where ${topicExists} and ${ownsKey}`,
+            ${message.publishedAt}, ${message.availableAt} where ${topicExists} and ${ownsKey}`,
       ),
     );
     if (key !== undefined) {
@@ -90,8 +95,12 @@ export async function recordMessages(
           .select({
             messageId: idempotencyKeys.messageId,
             payloadHash: idempotencyKeys.payloadHash,
+            state: messages.state,
+            publishedAt: messages.publishedAt,
+            availableAt: messages.availableAt,
           })
           .from(idempotencyKeys)
+          .leftJoin(messages, eq(messages.id, idempotencyKeys.messageId))
           .where(and(eq(idempotencyKeys.topic, topic), eq(idempotencyKeys.key, key))),
       );
     }

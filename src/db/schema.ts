@@ -65,10 +65,15 @@ export const messages = sqliteTable(
     /** The message itself (JSON), kept only when it is too large to travel inside queue messages. */
     payload: text("payload"),
     publishedAt: integer("published_at").notNull(),
+    /** When the first attempt may be made: `publishedAt` plus the message's delay (null: none). */
+    availableAt: integer("available_at"),
   },
   (t) => [
     // Retention: DELETE FROM messages WHERE published_at < ? (in chunks).
     index("messages_published_at_idx").on(t.publishedAt),
+    // Deleting a topic drops its messages not yet fanned out:
+    // DELETE FROM messages WHERE topic = ? AND state = 'queued'.
+    index("messages_topic_state_idx").on(t.topic, t.state),
   ],
 );
 

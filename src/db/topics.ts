@@ -1,7 +1,7 @@
 /** Queries on topics. Each answers in one D1 round trip. */
 import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
 import type { Database } from "./client";
-import { deliveries, idempotencyKeys, subscribers, topics } from "./schema";
+import { deliveries, idempotencyKeys, messages, subscribers, topics } from "./schema";
 
 export interface TopicRecord {
   name: string;
@@ -51,7 +51,7 @@ export async function listTopics(
 }
 
 /**
- * Deletes a topic with its subscribers and idempotency keys, and cancels the deliveries still open
+ * Deletes a topic with its subscribers, idempotency keys and messages not yet fanned out, and cancels the deliveries still open
  * for those subscribers, in one transaction. False when there was no such topic.
  */
 export async function deleteTopic(db: Database, name: string): Promise<boolean> {
@@ -59,7 +59,7 @@ export async function deleteTopic(db: Database, name: string): Promise<boolean> 
     .select({ id: subscribers.id })
     .from(subscribers)
     .where(eq(subscribers.topic, name));
-  const [, , , removed] = await db.batch([
+  const [, , , , removed] = await db.batch([
     db
       .update(deliveries)
       .set({ state: "cancelled", nextAttemptAt: null })
@@ -71,6 +71,8 @@ export async function deleteTopic(db: Database, name: string): Promise<boolean> 
       ),
     db.delete(subscribers).where(eq(subscribers.topic, name)),
     db.delete(idempotencyKeys).where(eq(idempotencyKeys.topic, name)),
+    // Messages not fanned out yet would otherwise reach a new topic that takes the same name.
+    db.delete(messages).where(and(eq(messages.topic, name), eq(messages.state, "queued"))),
     db.delete(topics).where(eq(topics.name, name)).returning({ name: topics.name }),
   ]);
   return removed.length === 1;

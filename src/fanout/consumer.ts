@@ -61,11 +61,15 @@ export async function handleFanoutBatch(batch: MessageBatch<unknown>, env: Env):
     const context = await loadFanoutContext(db, {
       topics: [...new Set(work.map(({ task }) => task.topic))],
       messageIds: work.map(({ task }) => task.messageId),
+      claimIds: work.filter(isFirstDelivery).map(({ task }) => task.messageId),
       storedMessageIds: work.filter(({ task }) => !task.content).map(({ task }) => task.messageId),
     });
     planned = [];
+    const seen = new Set<string>();
     for (const item of work) {
-      const plan = planFanout(item, context);
+      // Two tasks for one message in one batch: the claim let both through, so keep the first.
+      const plan = seen.has(item.task.messageId) ? undefined : planFanout(item, context);
+      seen.add(item.task.messageId);
       if (plan) planned.push(plan);
       else item.message.ack();
     }
@@ -83,12 +87,20 @@ export async function handleFanoutBatch(batch: MessageBatch<unknown>, env: Env):
   await sendDeliveries(planned, env.DELIVERY_QUEUE);
 }
 
+/** A task's first consumption, which must claim its message; retries and redrives need not. */
+function isFirstDelivery({ message, task }: Work): boolean {
+  return message.attempts <= 1 && !task.redrives;
+}
+
 /** Matches one message against its topic's subscribers; undefined if it is to be dropped. */
 function planFanout(item: Work, context: FanoutContext): Planned | undefined {
   const { task } = item;
   const stored = context.messages.get(task.messageId);
-  // No row: the publish was refused and taken back, or the message expired. Nothing to deliver.
+  // No row: the publish was refused and taken back, its topic was deleted, or it expired.
   if (!stored) return undefined;
+  // Another task already fanned this message out; a retry or a redrive of one that claimed it
+  // goes on, since its fan-out may not have finished.
+  if (isFirstDelivery(item) && !context.claimed.has(task.messageId)) return undefined;
   const content = task.content ?? parseStoredContent(stored.payload);
   if (!content) {
     logError("fanout.content_missing", { messageId: task.messageId });

@@ -7,6 +7,7 @@
 import { ApiError } from "../api/problem";
 import type { Database } from "../db/client";
 import { forgetMessages, type MessageToRecord, recordMessages } from "../db/publish";
+import { MAX_DELAY_SECONDS } from "../delivery/backoff";
 import { logError } from "../log";
 import { type FanoutTask, SEND_BATCH_MAX_BYTES, taskSize } from "../queues/tasks";
 import { fitsInline, type PreparedMessage } from "./prepare";
@@ -34,15 +35,36 @@ export async function publishMessages(
   }
   if (!result.topicExists) throw new ApiError("not_found", `Topic ${topic} does not exist`);
 
+  const now = Date.now();
   const outcomes: PublishOutcome[] = [];
   const fresh: number[] = [];
+  const tasks: { body: FanoutTask; delaySeconds: number }[] = [];
   unique.forEach((message, index) => {
     const owner = result.owners[index];
+    const inline = records[index]?.storedPayload === null;
+    const task = (id: string, publishedAt: number, delaySeconds: number) => ({
+      body: { messageId: id, topic, publishedAt, content: inline ? message.content : null },
+      delaySeconds,
+    });
     if (owner === undefined || owner.messageId === message.id) {
       outcomes.push({ id: message.id, duplicate: false });
       fresh.push(index);
+      tasks.push(task(message.id, message.publishedAt, message.delaySeconds));
     } else if (owner.payloadHash === message.payloadHash) {
       outcomes.push({ id: owner.messageId, duplicate: true });
+      // Not fanned out yet: perhaps never queued (its send failed and could not be taken back).
+      // Queue it again under its own id rather than answer for a message that may be lost; the
+      // fan-out consumer claims each message once, so a second task changes nothing.
+      if (owner.state === "queued" && owner.publishedAt !== null) {
+        const remaining = Math.ceil(((owner.availableAt ?? owner.publishedAt) - now) / 1000);
+        tasks.push(
+          task(
+            owner.messageId,
+            owner.publishedAt,
+            Math.min(Math.max(remaining, 0), MAX_DELAY_SECONDS),
+          ),
+        );
+      }
     }
   });
   const freshRecords = fresh.map((index) => records[index] as MessageToRecord);
@@ -55,17 +77,6 @@ export async function publishMessages(
     );
   }
 
-  const tasks = fresh.map((index) => {
-    const message = unique[index] as PreparedMessage;
-    const inline = records[index]?.storedPayload === null;
-    const body: FanoutTask = {
-      messageId: message.id,
-      topic,
-      publishedAt: message.publishedAt,
-      content: inline ? message.content : null,
-    };
-    return { body, delaySeconds: message.delaySeconds };
-  });
   try {
     await send(queue, tasks);
   } catch (error) {
@@ -120,6 +131,7 @@ function storageForm(messages: readonly PreparedMessage[]): MessageToRecord[] {
       id: message.id,
       topic: message.topic,
       publishedAt: message.publishedAt,
+      availableAt: message.publishedAt + message.delaySeconds * 1000,
       storedPayload: inline ? null : JSON.stringify(message.content),
       idempotencyKey: message.idempotencyKey,
       payloadHash: message.payloadHash,

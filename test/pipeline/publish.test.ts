@@ -10,6 +10,7 @@ import { call, expectJson, expectProblem, seedTopic } from "../harness";
 import {
   countingD1,
   D1_FAILURE,
+  fanOut,
   insertSubscribers,
   publish,
   queuedBytes,
@@ -231,10 +232,11 @@ describe("publishing I/O", () => {
 });
 
 describe("idempotency", () => {
-  it("answers a repeated key and payload with the first id, duplicate true, queuing nothing", async () => {
+  it("answers a repeated key and payload with the first id, duplicate true, queuing nothing once it was fanned out", async () => {
     const topic = await topicWithSubscribers(1);
     const first = await publish(topic, { body: { a: 1 } }, { idempotencyKey: "order-1" });
     const { id } = await expectJson(first.res, 202, PublishResult);
+    await fanOut(first.fanout.bodies());
     const again = await publish(
       topic,
       { body: { a: 1 } },
@@ -243,6 +245,32 @@ describe("idempotency", () => {
     expect(await expectJson(again.res, 202, PublishResult)).toEqual({ id, topic, duplicate: true });
     expect(again.fanout.calls).toEqual([]);
     expect(await rowsOf("messages", topic)).toHaveLength(1);
+  });
+
+  it("queues the first message again, under its own id, while it has not been fanned out", async () => {
+    const topic = await topicWithSubscribers(1);
+    const first = await publish(
+      topic,
+      { body: { a: 1 }, delaySeconds: 60 },
+      { idempotencyKey: "k" },
+    );
+    const { id } = await expectJson(first.res, 202, PublishResult);
+    const again = await publish(
+      topic,
+      { body: { a: 1 }, delaySeconds: 60 },
+      { idempotencyKey: "k" },
+    );
+    expect(await expectJson(again.res, 202, PublishResult)).toEqual({ id, topic, duplicate: true });
+    // Its first send may have failed without a trace; a second task is harmless, since the
+    // fan-out claims each message once.
+    const [resent] = again.fanout.sent();
+    expect(FanoutTaskSchema.parse(resent?.body).messageId).toBe(id);
+    expect(resent?.delaySeconds).toBeGreaterThan(55);
+    expect(resent?.delaySeconds).toBeLessThanOrEqual(60);
+    expect(await rowsOf("messages", topic)).toHaveLength(1);
+
+    const { tasks } = await fanOut([...first.fanout.bodies(), ...again.fanout.bodies()]);
+    expect(tasks).toHaveLength(1);
   });
 
   it("treats the same message with keys in another order as the same payload", async () => {
@@ -309,6 +337,7 @@ describe("idempotency", () => {
 
     const first = await raw("hello", "raw-key");
     const { id } = await expectJson(first.res, 202, PublishResult);
+    await fanOut(first.fanout.bodies());
     const again = await raw("hello", "raw-key");
     expect(await expectJson(again.res, 202, PublishResult)).toMatchObject({ id, duplicate: true });
     expect(again.fanout.calls).toEqual([]);
@@ -351,6 +380,7 @@ describe("idempotency", () => {
     const topic = await topicWithSubscribers(1);
     const earlier = await publish(topic, { body: 1 }, { idempotencyKey: "old" });
     const { id } = await expectJson(earlier.res, 202, PublishResult);
+    await fanOut(earlier.fanout.bodies());
     const fanout = recordingQueue();
     const res = await call("POST", `/v1/topics/${topic}/messages/batch`, {
       json: {

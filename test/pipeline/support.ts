@@ -393,9 +393,9 @@ export async function publishTask(
 }
 
 /** Runs the fan-out consumer over tasks; returns the batch and the delivery tasks it queued. */
-export async function fanOut(tasks: readonly unknown[], db: D1Database = env.DB) {
+export async function fanOut(tasks: readonly unknown[], db: D1Database = env.DB, attempts = 1) {
   const deliveries = recordingQueue();
-  const batch = messageBatch("switchboard-fanout", tasks);
+  const batch = messageBatch("switchboard-fanout", tasks, attempts);
   await handleFanoutBatch(batch, envWith({ DB: db, DELIVERY_QUEUE: deliveries.queue }));
   return {
     batch,
