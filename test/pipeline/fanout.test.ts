@@ -17,7 +17,6 @@ import {
   envWith,
   fanOut,
   insertSubscribers,
-  isWrite,
   messageBatch,
   messageStatus,
   publishTask,
