@@ -41,7 +41,16 @@ export async function loadDeliveryContext(
         attempts: deliveries.attempts,
       })
       .from(deliveries)
-      .where(inArray(deliveries.messageId, input.messageIds)),
+      // Both keys, not the message alone: a message fanned out to n subscribers would otherwise
+      // read all n of its deliveries for every batch of its tasks, O(n²) over the fan-out. With
+      // the consumers' batch sizes (24 deliveries, 50 dead letters) the two lists together stay
+      // within D1's 100 parameters per statement.
+      .where(
+        and(
+          inArray(deliveries.messageId, input.messageIds),
+          inArray(deliveries.subscriberId, input.subscriberIds),
+        ),
+      ),
     db
       .select({ id: messages.id, payload: messages.payload })
       .from(messages)

@@ -60,8 +60,8 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: E
   try {
     const db = openDatabase(env.DB);
     const context = await loadDeliveryContext(db, {
-      subscriberIds: [],
-      messageIds: exhausted.map(({ task }) => task.messageId),
+      subscriberIds: [...new Set(exhausted.map(({ task }) => task.subscriberId))],
+      messageIds: [...new Set(exhausted.map(({ task }) => task.messageId))],
       storedMessageIds: [],
     });
     const now = Date.now();
