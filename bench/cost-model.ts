@@ -1,0 +1,98 @@
+/**
+ * Queue operations per delivered message. Computed from the code's constants (the `sendBatch`
+ * chunk size in src/queues/tasks.ts, the consumers' `max_batch_size` in wrangler.toml) and set
+ * beside what the local runtime reported for the 10,000-subscriber fan-out. Cloudflare bills
+ * every 64 KB written, read or deleted as one operation; the tasks here are far below 64 KB, so a
+ * message costs one write, one read per consumption and one delete.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { SEND_BATCH_MAX_MESSAGES } from "../src/queues/tasks";
+import { projectRoot } from "../test/node/local-worker";
+import type { QueueTotals } from "./lib/queue-log";
+
+export interface Consumers {
+  fanoutBatch: number;
+  deliveryBatch: number;
+}
+
+/** The consumers' `max_batch_size` as wrangler.toml sets them. */
+export async function readConsumers(): Promise<Consumers> {
+  const toml = await readFile(join(projectRoot, "wrangler.toml"), "utf8");
+  const sizes = new Map<string, number>();
+  for (const section of toml.split("[[queues.consumers]]").slice(1)) {
+    const queue = /^queue = "([^"]+)"/m.exec(section)?.[1];
+    const size = /^max_batch_size = (\d+)/m.exec(section)?.[1];
+    if (queue && size) sizes.set(queue, Number(size));
+  }
+  const find = (suffix: string) => {
+    for (const [queue, size] of sizes) if (queue.endsWith(suffix)) return size;
+    throw new Error(`wrangler.toml has no consumer for a queue ending in ${suffix}`);
+  };
+  return { fanoutBatch: find("-fanout"), deliveryBatch: find("-deliveries") };
+}
+
+export interface CostRow {
+  subscribers: number;
+  /** `send` + `sendBatch` calls: 1 for the publish, then the fan-out's chunks. */
+  producerCalls: number;
+  /** Consumer invocations at least: the fan-out's share of one batch, then the delivery batches. */
+  invocations: number;
+  /** Billed operations (write + read + delete per message), without retries. */
+  operations: number;
+  operationsPerDelivery: number;
+}
+
+/** The cost of one message that matches `n` subscribers, every delivery succeeding at once. */
+export function costFor(n: number, consumers: Consumers): CostRow {
+  const producerCalls = 1 + Math.ceil(n / SEND_BATCH_MAX_MESSAGES);
+  const invocations = 1 / consumers.fanoutBatch + Math.ceil(n / consumers.deliveryBatch);
+  const messages = 1 + n;
+  const operations = 3 * messages;
+  return {
+    subscribers: n,
+    producerCalls,
+    invocations,
+    operations,
+    operationsPerDelivery: operations / n,
+  };
+}
+
+export interface ObservedCost {
+  /** Queue messages consumed, per queue, retries included. */
+  fanoutConsumed: number;
+  deliveryConsumed: number;
+  deliveryInvocations: number;
+  retried: number;
+  delivered: number;
+  /** write + read + delete for each message; a retry is one more read. */
+  operations: number;
+  operationsPerDelivery: number;
+}
+
+/**
+ * Operations as the local runtime saw them: every consumed message was written once (by the
+ * publish or the fan-out) and is deleted once when acked; a retried one was read again.
+ */
+export function observedCost(queues: Map<string, QueueTotals>, delivered: number): ObservedCost {
+  const find = (suffix: string) => {
+    for (const [queue, totals] of queues) if (queue.endsWith(suffix)) return totals;
+    return { invocations: 0, messages: 0, retried: 0, busyMs: 0 };
+  };
+  const fanout = find("-fanout");
+  const deliveries = find("-deliveries");
+  const retried = fanout.retried + deliveries.retried;
+  const written = fanout.messages - fanout.retried + deliveries.messages - deliveries.retried;
+  const operations = 3 * written + retried;
+  return {
+    fanoutConsumed: fanout.messages,
+    deliveryConsumed: deliveries.messages,
+    deliveryInvocations: deliveries.invocations,
+    retried,
+    delivered,
+    operations,
+    operationsPerDelivery: operations / delivered,
+  };
+}
+
+export { SEND_BATCH_MAX_MESSAGES };

@@ -1,0 +1,151 @@
+/**
+ * End-to-end deliveries per second: messages published to a topic with one subscriber, until the
+ * last one reaches the sink, against the baseline Worker (bench/baseline), which only moves
+ * queue messages to `fetch`, with the same batching and the same sink. Runs alternate between
+ * the two so that drift on a shared machine hits both alike.
+ */
+import type { BenchBroker } from "./lib/broker";
+import { closedLoop, HttpClient } from "./lib/http";
+import type { QueueLog } from "./lib/queue-log";
+import { type QueueTotals, totalsByQueue } from "./lib/queue-log";
+import type { Sink } from "./lib/sink";
+import { median } from "./lib/stats";
+
+export interface ThroughputRun {
+  system: "broker" | "baseline";
+  messages: number;
+  /** From the first publish to the last arrival at the sink. */
+  ms: number;
+  perSecond: number;
+  /** From the first publish until every publish was answered (or the baseline enqueued all). */
+  publishMs: number;
+  duplicates: number;
+  queues: Map<string, QueueTotals>;
+}
+
+export interface ThroughputResult {
+  runs: ThroughputRun[];
+  broker: number;
+  baseline: number;
+  /** Median over rounds of broker / baseline, each round measured back to back. */
+  ratio: number;
+  roundRatios: number[];
+}
+
+export interface ThroughputOptions {
+  broker: BenchBroker;
+  baselineUrl: string;
+  sink: Sink;
+  queueLog: QueueLog;
+  messages: number;
+  rounds: number;
+  warmup: number;
+}
+
+const TOPIC = "bench-e2e";
+/** The publish batch endpoint's limit; the baseline enqueues with sendBatch calls of the same size. */
+const PUBLISH_BATCH = 100;
+const ARRIVAL_TIMEOUT_MS = 180_000;
+const SETTLE_MS = 1_000;
+
+/** Keep in step with `messageBody` in bench/baseline/worker.ts: both sides send the same bytes. */
+function messageBody(index: number) {
+  return { orderId: index, category: "food", total: 12.5, currency: "EUR" };
+}
+
+export async function measureThroughput(options: ThroughputOptions): Promise<ThroughputResult> {
+  const { broker, sink } = options;
+  const { http } = broker;
+  await http.expect(201, "POST", "/v1/topics", { token: broker.adminToken, json: { name: TOPIC } });
+  await http.expect(201, "POST", `/v1/topics/${TOPIC}/subscribers`, {
+    token: broker.adminToken,
+    json: { url: `${sink.url}/e2e` },
+  });
+  const baseline = new HttpClient(options.baselineUrl, 4);
+  let sequence = 0;
+
+  const runBroker = async (messages: number) => {
+    sink.reset("e2e");
+    const started = performance.now();
+    const batches = Math.ceil(messages / PUBLISH_BATCH);
+    await closedLoop(batches, 1, async (batch) => {
+      const size = Math.min(PUBLISH_BATCH, messages - batch * PUBLISH_BATCH);
+      const envelopes = Array.from({ length: size }, () => {
+        const index = sequence++;
+        return { body: messageBody(index), idempotencyKey: `e2e-${index}` };
+      });
+      const result = await http.expect(202, "POST", `/v1/topics/${TOPIC}/messages/batch`, {
+        token: broker.publishToken,
+        json: { messages: envelopes },
+      });
+      return result.ms;
+    });
+    const publishMs = performance.now() - started;
+    const stats = await sink.waitFor("e2e", messages, ARRIVAL_TIMEOUT_MS);
+    return { started, publishMs, stats };
+  };
+
+  const runBaseline = async (messages: number) => {
+    sink.reset("baseline");
+    const started = performance.now();
+    await baseline.expect(200, "GET", `/enqueue?n=${messages}&run=${sequence++}`);
+    const publishMs = performance.now() - started;
+    const stats = await sink.waitFor("baseline", messages, ARRIVAL_TIMEOUT_MS);
+    return { started, publishMs, stats };
+  };
+
+  const measure = async (system: ThroughputRun["system"]): Promise<ThroughputRun> => {
+    const mark = options.queueLog.mark();
+    const { started, publishMs, stats } =
+      system === "broker" ? await runBroker(options.messages) : await runBaseline(options.messages);
+    const ms = (stats.lastAt ?? Number.NaN) - started;
+    // The last batch reports after its last request arrived; let it, so the queue counts below
+    // belong to this run and not to the next.
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    return {
+      system,
+      messages: options.messages,
+      ms,
+      perSecond: (options.messages / ms) * 1000,
+      publishMs,
+      duplicates: stats.arrivals - stats.distinct,
+      queues: totalsByQueue(options.queueLog.since(mark)),
+    };
+  };
+
+  try {
+    await runBroker(options.warmup);
+    await runBaseline(options.warmup);
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+
+    const runs: ThroughputRun[] = [];
+    const roundRatios: number[] = [];
+    for (let round = 0; round < options.rounds; round++) {
+      const order =
+        round % 2 === 0 ? (["broker", "baseline"] as const) : (["baseline", "broker"] as const);
+      const pair: Partial<Record<ThroughputRun["system"], ThroughputRun>> = {};
+      for (const system of order) {
+        const run = await measure(system);
+        pair[system] = run;
+        runs.push(run);
+      }
+      if (pair.broker && pair.baseline) {
+        roundRatios.push(pair.broker.perSecond / pair.baseline.perSecond);
+      }
+    }
+    const rate = (system: ThroughputRun["system"]) => {
+      const own = runs.filter((run) => run.system === system);
+      const total = own.reduce((sum, run) => sum + run.messages, 0);
+      return (total / own.reduce((sum, run) => sum + run.ms, 0)) * 1000;
+    };
+    return {
+      runs,
+      broker: rate("broker"),
+      baseline: rate("baseline"),
+      ratio: median(roundRatios),
+      roundRatios,
+    };
+  } finally {
+    baseline.close();
+  }
+}
