@@ -13,6 +13,19 @@ export interface DeadLetterFilter {
 /** A dead letter with whether its subscriber can take a replay now. */
 export type ReplayCandidate = DeadLetterRow & { subscriberActive: boolean | null };
 
+/** A dead letter without its (possibly large) payload. */
+const listedColumns = {
+  id: deadLetters.id,
+  messageId: deadLetters.messageId,
+  topic: deadLetters.topic,
+  subscriberId: deadLetters.subscriberId,
+  attempts: deadLetters.attempts,
+  lastStatus: deadLetters.lastStatus,
+  lastError: deadLetters.lastError,
+  publishedAt: deadLetters.publishedAt,
+  deadAt: deadLetters.deadAt,
+};
+
 /** `limit` dead letters after the id `after`, oldest first, optionally for a topic or subscriber. */
 export async function listDeadLetters(
   db: Database,
@@ -20,17 +33,7 @@ export async function listDeadLetters(
   options: { after: string | undefined; limit: number },
 ): Promise<Omit<DeadLetterRow, "payload">[]> {
   return db
-    .select({
-      id: deadLetters.id,
-      messageId: deadLetters.messageId,
-      topic: deadLetters.topic,
-      subscriberId: deadLetters.subscriberId,
-      attempts: deadLetters.attempts,
-      lastStatus: deadLetters.lastStatus,
-      lastError: deadLetters.lastError,
-      publishedAt: deadLetters.publishedAt,
-      deadAt: deadLetters.deadAt,
-    })
+    .select(listedColumns)
     .from(deadLetters)
     .where(
       and(...conditions(filter), options.after ? gt(deadLetters.id, options.after) : undefined),
@@ -47,16 +50,8 @@ export async function findReplayCandidates(
 ): Promise<ReplayCandidate[]> {
   return db
     .select({
-      id: deadLetters.id,
-      messageId: deadLetters.messageId,
-      topic: deadLetters.topic,
-      subscriberId: deadLetters.subscriberId,
-      attempts: deadLetters.attempts,
-      lastStatus: deadLetters.lastStatus,
-      lastError: deadLetters.lastError,
-      publishedAt: deadLetters.publishedAt,
+      ...listedColumns,
       payload: deadLetters.payload,
-      deadAt: deadLetters.deadAt,
       subscriberActive: subscribers.active,
     })
     .from(deadLetters)
