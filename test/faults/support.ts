@@ -11,10 +11,8 @@ import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { type DeadLetter, DeadLetterList } from "../../src/api/schemas/dead-letters";
 import type { Delivery } from "../../src/api/schemas/messages";
-import type { SubscriberWithSecret } from "../../src/api/schemas/subscribers";
-import type { DeliveryTask } from "../../src/queues/tasks";
-import { call, expectJson, seedSubscriber, seedTopic } from "../harness";
-import { type FetchStub, messageStatus, publishAndFanOut, stubFetch } from "../pipeline/support";
+import { call, expectJson } from "../harness";
+import { type FetchStub, messageStatus, stubFetch } from "../pipeline/support";
 
 /**
  * The real database, except that the `batch` calls `fails` picks (by their 0-based order) throw
@@ -52,23 +50,7 @@ export function hangingFetch(): FetchStub {
   );
 }
 
-/** A topic with one subscriber and one published message fanned out to it. */
-export async function oneDelivery(
-  subscriberInput: Parameters<typeof seedSubscriber>[1] = {},
-  envelope: Record<string, unknown> = { body: { a: 1 } },
-): Promise<{
-  topic: string;
-  subscriber: SubscriberWithSecret;
-  messageId: string;
-  task: DeliveryTask;
-}> {
-  const { name: topic } = await seedTopic();
-  const subscriber = await seedSubscriber(topic, subscriberInput);
-  const { messageId, tasks } = await publishAndFanOut(topic, envelope);
-  const [task] = tasks;
-  if (!task) throw new Error("the message was not fanned out");
-  return { topic, subscriber, messageId, task };
-}
+export { oneDelivery } from "../pipeline/support";
 
 /** The one delivery of a message, as `GET /v1/messages/{id}` shows it. */
 export async function deliveryOf(messageId: string, subscriberId?: string): Promise<Delivery> {

@@ -8,11 +8,7 @@ import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import packageJson from "../../package.json";
 import { DeadLetterList } from "../../src/api/schemas/dead-letters";
-import {
-  RotatedSecret,
-  Subscriber,
-  type SubscriberWithSecret,
-} from "../../src/api/schemas/subscribers";
+import { RotatedSecret, Subscriber } from "../../src/api/schemas/subscribers";
 import { DeadRecordSchema, type DeliveryTask } from "../../src/queues/tasks";
 import { call, expectJson, seedSubscriber, seedTopic } from "../harness";
 import {
@@ -25,6 +21,7 @@ import {
   insertSubscribers,
   isWrite,
   messageStatus,
+  oneDelivery,
   publishAndFanOut,
   recordingQueue,
   stubFetch,
@@ -37,24 +34,6 @@ beforeEach(() => {
 afterEach(() => {
   vi.restoreAllMocks();
 });
-
-/** A topic with one subscriber and one published message fanned out to it. */
-async function oneDelivery(
-  subscriberInput: Parameters<typeof seedSubscriber>[1] = {},
-  envelope: Record<string, unknown> = { body: { a: 1 } },
-): Promise<{
-  topic: string;
-  subscriber: SubscriberWithSecret;
-  messageId: string;
-  task: DeliveryTask;
-}> {
-  const { name: topic } = await seedTopic();
-  const subscriber = await seedSubscriber(topic, subscriberInput);
-  const { messageId, tasks } = await publishAndFanOut(topic, envelope);
-  const [task] = tasks;
-  if (!task) throw new Error("the message was not fanned out");
-  return { topic, subscriber, messageId, task };
-}
 
 /** Runs attempts 1…n of one task, each answered by `fetch`; returns the last batch. */
 async function attempts(task: DeliveryTask, fetch: FetchStub, n: number) {

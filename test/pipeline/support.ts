@@ -12,6 +12,7 @@
 import { env } from "cloudflare:workers";
 import { expect, type Mock, vi } from "vitest";
 import { MessageStatus } from "../../src/api/schemas/messages";
+import type { SubscriberWithSecret } from "../../src/api/schemas/subscribers";
 import { openDatabase } from "../../src/db/client";
 import { newId } from "../../src/db/ids";
 import { type SubscriberRow, subscribers } from "../../src/db/schema";
@@ -25,7 +26,7 @@ import {
   type FanoutTask,
   FanoutTaskSchema,
 } from "../../src/queues/tasks";
-import { call, expectJson, SUBSCRIBER_URL } from "../harness";
+import { call, expectJson, SUBSCRIBER_URL, seedSubscriber, seedTopic } from "../harness";
 
 /** What the D1 binding throws when its storage cannot be reached. */
 export const D1_FAILURE = "D1_ERROR: Network connection lost.";
@@ -451,4 +452,22 @@ export async function messageStatus(id: string): Promise<MessageStatus> {
 /** A fetch that answers every request with `status`. */
 export function answering(status: number, headers: Record<string, string> = {}): FetchStub {
   return stubFetch(() => new Response(status === 204 ? null : "", { status, headers }));
+}
+
+/** A topic with one subscriber and one published message fanned out to it. */
+export async function oneDelivery(
+  subscriberInput: Parameters<typeof seedSubscriber>[1] = {},
+  envelope: Record<string, unknown> = { body: { a: 1 } },
+): Promise<{
+  topic: string;
+  subscriber: SubscriberWithSecret;
+  messageId: string;
+  task: DeliveryTask;
+}> {
+  const { name: topic } = await seedTopic();
+  const subscriber = await seedSubscriber(topic, subscriberInput);
+  const { messageId, tasks } = await publishAndFanOut(topic, envelope);
+  const [task] = tasks;
+  if (!task) throw new Error("the message was not fanned out");
+  return { topic, subscriber, messageId, task };
 }
