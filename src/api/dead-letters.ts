@@ -7,7 +7,7 @@ import { createRouter } from "./context";
 import { jsonBody } from "./json-body";
 import { decodeCursor, page } from "./pagination";
 import { ApiError } from "./problem";
-import { adminSecurity, commonErrors, conflictError } from "./responses";
+import { adminSecurity, commonErrors, conflictError, json } from "./responses";
 import {
   DeadLetterList,
   DeadLetterParams,
@@ -18,7 +18,6 @@ import {
 
 const admin = requireAccess("admin");
 const tags = ["Dead letters"];
-const json = <T>(schema: T) => ({ content: { "application/json": { schema } } });
 
 export const deadLettersApi = createRouter()
   .openapi(

@@ -33,3 +33,6 @@ type SecurityRequirement = Record<string, string[]>;
 
 export const adminSecurity: SecurityRequirement[] = [{ adminToken: [] }];
 export const publisherSecurity: SecurityRequirement[] = [{ adminToken: [] }, { publishToken: [] }];
+
+/** A JSON response or request body of `schema`, for route declarations. */
+export const json = <T>(schema: T) => ({ content: { "application/json": { schema } } });

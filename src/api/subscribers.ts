@@ -18,7 +18,7 @@ import { createRouter } from "./context";
 import { jsonBody } from "./json-body";
 import { decodeCursor, page } from "./pagination";
 import { ApiError } from "./problem";
-import { adminSecurity, commonErrors } from "./responses";
+import { adminSecurity, commonErrors, json } from "./responses";
 import { PageQuery } from "./schemas/common";
 import {
   RETRY_DEFAULTS,
@@ -40,7 +40,6 @@ export const SECRET_OVERLAP_MS = 24 * 60 * 60 * 1000;
 
 const admin = requireAccess("admin");
 const tags = ["Subscribers"];
-const json = <T>(schema: T) => ({ content: { "application/json": { schema } } });
 
 /** A subscriber as the API shows it: never with its secret. */
 export function subscriberView(row: SubscriberRow): Subscriber {

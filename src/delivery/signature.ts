@@ -2,6 +2,7 @@
  * Standard Webhooks (v1) signing: what subscribers check `webhook-signature` against.
  * https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
  */
+import { base64ToBytes, bytesToBase64 } from "../publish/body";
 
 const SECRET_PREFIX = "whsec_";
 const SECRET_BYTES = 32;
@@ -19,7 +20,7 @@ const keyCache = new Map<string, Promise<CryptoKey>>();
  * generateSecret(); // "whsec_" and 44 base64 characters, different every time
  */
 export function generateSecret(): string {
-  return SECRET_PREFIX + toBase64(crypto.getRandomValues(new Uint8Array(SECRET_BYTES)));
+  return SECRET_PREFIX + bytesToBase64(crypto.getRandomValues(new Uint8Array(SECRET_BYTES)));
 }
 
 /**
@@ -56,7 +57,7 @@ export async function signatureHeader(
   const signatures = await Promise.all(
     secrets.map(async (secret) => {
       const mac = await crypto.subtle.sign("HMAC", await hmacKey(secret), signed);
-      return `v1,${toBase64(new Uint8Array(mac))}`;
+      return `v1,${bytesToBase64(new Uint8Array(mac))}`;
     }),
   );
   return signatures.join(" ");
@@ -76,7 +77,7 @@ function hmacKey(secret: string): Promise<CryptoKey> {
   }
   const key = crypto.subtle.importKey(
     "raw",
-    fromBase64(encoded),
+    base64ToBytes(encoded),
     { name: "HMAC", hash: "SHA-256" },
     false,
     ["sign"],
@@ -86,12 +87,4 @@ function hmacKey(secret: string): Promise<CryptoKey> {
   const oldest = keyCache.keys().next();
   if (keyCache.size > KEY_CACHE_LIMIT && !oldest.done) keyCache.delete(oldest.value);
   return key;
-}
-
-function toBase64(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes));
-}
-
-function fromBase64(text: string): Uint8Array<ArrayBuffer> {
-  return Uint8Array.from(atob(text), (char) => char.charCodeAt(0));
 }

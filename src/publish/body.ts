@@ -77,11 +77,21 @@ export function isBase64(value: string): boolean {
 }
 
 /** Decodes standard base64; assumes `isBase64`. */
-export function base64ToBytes(base64: string): Uint8Array {
+export function base64ToBytes(base64: string): Uint8Array<ArrayBuffer> {
   const binary = atob(base64);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes;
+}
+
+/** Encodes bytes as standard base64, in slices so that a 1 MiB body does not overflow the stack. */
+export function bytesToBase64(bytes: Uint8Array): string {
+  let binary = "";
+  const step = 0x8000;
+  for (let i = 0; i < bytes.length; i += step) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + step));
+  }
+  return btoa(binary);
 }
 
 /** The decoded size of base64 text, without decoding it. */
