@@ -6,14 +6,19 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { findMessageStatus } from "../db/messages";
 import type { DeliveryRow } from "../db/schema";
 import { headerNameProblem, headerValueProblem } from "../http/headers";
-import { BYTES_CONTENT_TYPE } from "../publish/body";
-import { MAX_MESSAGE_BODY_BYTES, prepareEnvelope, prepareRaw } from "../publish/prepare";
+import { BYTES_CONTENT_TYPE, bytesToBase64 } from "../publish/body";
+import {
+  MAX_MESSAGE_BODY_BYTES,
+  type PreparedMessage,
+  prepareEnvelope,
+  prepareRaw,
+} from "../publish/prepare";
 import { publishMessages } from "../publish/publish";
 import { requireAccess } from "./auth";
 import { type AppContext, createRouter } from "./context";
 import { jsonBody } from "./json-body";
 import { ApiError, validationError } from "./problem";
-import { commonErrors, conflictError, publisherSecurity, rateLimited } from "./responses";
+import { commonErrors, conflictError, json, publisherSecurity, rateLimited } from "./responses";
 import { Envelope, IdempotencyKey, PublishBatch } from "./schemas/envelope";
 import {
   type Delivery,
@@ -30,7 +35,6 @@ const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
 const publisher = requireAccess("publisher");
 const tags = ["Publishing"];
-const json = <T>(schema: T) => ({ content: { "application/json": { schema } } });
 const IdempotencyHeaders = z.object({
   "idempotency-key": IdempotencyKey.optional().openapi({
     description: "Same key and topic within 24 h: the first message's id, nothing published again",
@@ -62,11 +66,7 @@ export const messagesApi = createRouter()
       const { topic } = c.req.valid("param");
       const key = c.req.valid("header")["idempotency-key"];
       const message = await prepareEnvelope(topic, c.req.valid("json"), key, Date.now());
-      const [outcome] = await publishMessages(c.get("db"), c.env.FANOUT_QUEUE, topic, [message]);
-      return c.json(
-        { id: outcome?.id ?? message.id, topic, duplicate: outcome?.duplicate ?? false },
-        202,
-      );
+      return c.json(await publishOne(c, topic, message), 202);
     },
   )
   .openapi(
@@ -138,11 +138,7 @@ export const messagesApi = createRouter()
         key,
         Date.now(),
       );
-      const [outcome] = await publishMessages(c.get("db"), c.env.FANOUT_QUEUE, topic, [message]);
-      return c.json(
-        { id: outcome?.id ?? message.id, topic, duplicate: outcome?.duplicate ?? false },
-        202,
-      );
+      return c.json(await publishOne(c, topic, message), 202);
     },
   )
   .openapi(
@@ -178,6 +174,16 @@ export const messagesApi = createRouter()
       );
     },
   );
+
+/** Publishes one message and shapes the single-message answer. */
+async function publishOne(
+  c: AppContext,
+  topic: string,
+  message: PreparedMessage,
+): Promise<PublishResult> {
+  const [outcome] = await publishMessages(c.get("db"), c.env.FANOUT_QUEUE, topic, [message]);
+  return { id: outcome?.id ?? message.id, topic, duplicate: outcome?.duplicate ?? false };
+}
 
 function deliveryView(row: DeliveryRow): Delivery {
   return {
@@ -233,13 +239,4 @@ function singleOrRepeated(queries: Record<string, string[]>): Record<string, str
       values.length === 1 ? (values[0] ?? "") : values,
     ]),
   );
-}
-
-function bytesToBase64(bytes: Uint8Array): string {
-  let binary = "";
-  const step = 0x8000;
-  for (let i = 0; i < bytes.length; i += step) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + step));
-  }
-  return btoa(binary);
 }

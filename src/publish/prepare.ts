@@ -20,6 +20,8 @@ export interface PreparedMessage {
   topic: string;
   publishedAt: number;
   content: MessageContent;
+  /** `content` as JSON, which is what D1 stores when it is too large to travel inline. */
+  serialized: string;
   /** Serialized size of `content`, which decides whether it can travel inline. */
   contentBytes: number;
   delaySeconds: number;
@@ -69,6 +71,7 @@ async function prepare(
     topic,
     publishedAt,
     content,
+    serialized,
     contentBytes: new TextEncoder().encode(serialized).byteLength,
     delaySeconds,
     idempotencyKey,

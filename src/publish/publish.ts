@@ -132,7 +132,7 @@ function storageForm(messages: readonly PreparedMessage[]): MessageToRecord[] {
       topic: message.topic,
       publishedAt: message.publishedAt,
       availableAt: message.publishedAt + message.delaySeconds * 1000,
-      storedPayload: inline ? null : JSON.stringify(message.content),
+      storedPayload: inline ? null : message.serialized,
       idempotencyKey: message.idempotencyKey,
       payloadHash: message.payloadHash,
     };
