@@ -1,7 +1,7 @@
 /** /v1/dead-letters: inspect, replay and delete deliveries that ran out of attempts. */
 import { createRoute } from "@hono/zod-openapi";
 import { deleteDeadLetter, findReplayCandidates, listDeadLetters } from "../db/dead-letters";
-import { replayBlocker, replayCandidates, replayMatching } from "../deadletters/replay";
+import { checkReplayable, replayCandidates, replayMatching } from "../deadletters/replay";
 import { requireAccess } from "./auth";
 import { createRouter } from "./context";
 import { jsonBody } from "./json-body";
@@ -98,10 +98,16 @@ export const deadLettersApi = createRouter()
       const db = c.get("db");
       const [candidate] = await findReplayCandidates(db, { id }, { after: undefined, limit: 1 });
       if (!candidate) throw new ApiError("not_found", `Dead letter ${id} does not exist`);
-      const blocker = replayBlocker(candidate);
-      if (blocker)
-        throw new ApiError("conflict", `${blocker}; dead letter ${id} cannot be replayed`);
-      const replayed = await replayCandidates(db, c.env.DELIVERY_QUEUE, [candidate], Date.now());
+      const checked = checkReplayable(candidate);
+      if (!checked.ok) {
+        throw new ApiError("conflict", `${checked.reason}; dead letter ${id} cannot be replayed`);
+      }
+      const replayed = await replayCandidates(
+        db,
+        c.env.DELIVERY_QUEUE,
+        [checked.replayable],
+        Date.now(),
+      );
       if (replayed === 0) {
         throw new ApiError("unavailable", "The queue is unavailable; the dead letter was kept");
       }

@@ -16,6 +16,7 @@ import {
   chunkForSendBatch,
   type DeliveryTask,
   INLINE_CONTENT_MAX_BYTES,
+  type MessageContent,
   parseStoredContent,
   taskSize,
 } from "../queues/tasks";
@@ -25,34 +26,50 @@ const PAGE_SIZE = 100;
 /** A bulk replay stops after this many, to stay inside one request's limits; call it again. */
 export const MAX_REPLAYS_PER_CALL = 5000;
 
-/** Why a dead letter cannot be replayed now, or undefined if it can. */
-export function replayBlocker(candidate: ReplayCandidate): string | undefined {
-  if (candidate.subscriberActive === null)
-    return `Subscriber ${candidate.subscriberId} was deleted`;
-  if (!candidate.subscriberActive) return `Subscriber ${candidate.subscriberId} is inactive`;
-  if (!parseStoredContent(candidate.payload)) return "The message content has expired";
-  return undefined;
+/** A dead letter that can be replayed now, with its content parsed once. */
+export interface Replayable {
+  candidate: ReplayCandidate;
+  content: MessageContent;
 }
 
-/** Replays the given dead letters (all assumed replayable); returns how many were queued. */
+/** The dead letter ready to replay, or why it cannot be replayed now. */
+export function checkReplayable(
+  candidate: ReplayCandidate,
+): { ok: true; replayable: Replayable } | { ok: false; reason: string } {
+  if (candidate.subscriberActive === null) {
+    return { ok: false, reason: `Subscriber ${candidate.subscriberId} was deleted` };
+  }
+  if (!candidate.subscriberActive) {
+    return { ok: false, reason: `Subscriber ${candidate.subscriberId} is inactive` };
+  }
+  const content = parseStoredContent(candidate.payload);
+  if (!content) return { ok: false, reason: "The message content has expired" };
+  return { ok: true, replayable: { candidate, content } };
+}
+
+/** Replays the given dead letters; returns how many were queued. */
 export async function replayCandidates(
   db: Database,
   queue: Queue<unknown>,
-  candidates: readonly ReplayCandidate[],
+  replayables: readonly Replayable[],
   now: number,
 ): Promise<number> {
-  const prepared = candidates.map((candidate) => {
+  const prepared = replayables.map(({ candidate, content }) => {
     const payload = candidate.payload ?? "";
-    const inline = new TextEncoder().encode(payload).byteLength <= INLINE_CONTENT_MAX_BYTES;
+    const bytes = new TextEncoder().encode(payload).byteLength;
+    const inline = bytes <= INLINE_CONTENT_MAX_BYTES;
     const task: DeliveryTask = {
       messageId: candidate.messageId,
       subscriberId: candidate.subscriberId,
       topic: candidate.topic,
       publishedAt: candidate.publishedAt,
-      content: inline ? (parseStoredContent(payload) ?? null) : null,
+      content: null,
       replay: true,
     };
-    return { candidate, task, inline, payload };
+    // The content's size is known from the stored JSON; only the rest of the task is measured.
+    const size = taskSize(task) + (inline ? bytes : 0);
+    if (inline) task.content = content;
+    return { candidate, task, inline, payload, size };
   });
   const stored = prepared.filter((item) => !item.inline);
   if (stored.length > 0) {
@@ -63,7 +80,7 @@ export async function replayCandidates(
   }
 
   const sent: ReplayCandidate[] = [];
-  for (const part of chunkForSendBatch(prepared, (item) => taskSize(item.task))) {
+  for (const part of chunkForSendBatch(prepared, (item) => item.size)) {
     try {
       await queue.sendBatch(part.map((item) => ({ body: item.task })));
       sent.push(...part.map((item) => item.candidate));
@@ -95,7 +112,10 @@ export async function replayMatching(
     if (page.length === 0) break;
     after = page[page.length - 1]?.id;
     const replayable = page
-      .filter((candidate) => replayBlocker(candidate) === undefined)
+      .flatMap((candidate) => {
+        const checked = checkReplayable(candidate);
+        return checked.ok ? [checked.replayable] : [];
+      })
       .slice(0, MAX_REPLAYS_PER_CALL - replayed);
     replayed += await replayCandidates(db, queue, replayable, now);
     if (page.length < PAGE_SIZE) break;
