@@ -20,6 +20,7 @@ import {
   type DeadRecord,
   type DeliveryTask,
   DeliveryTaskSchema,
+  type MessageContent,
   parseStoredContent,
 } from "../queues/tasks";
 import { type AttemptResult, decide, sendAttempt } from "./attempt";
@@ -79,8 +80,12 @@ export async function handleDeliveryBatch(
         work.filter(({ task }) => !task.content).map(({ task }) => task.messageId),
       ),
     });
+    // A large message's tasks usually come together: parse its stored content once per batch.
+    const storedContents = new Map(
+      [...context.payloads].map(([id, payload]) => [id, parseStoredContent(payload)]),
+    );
     const plans = await mapWithLimit(work, MAX_IN_FLIGHT, (item) =>
-      planDelivery(item, context, deps).catch((error: unknown): Plan => {
+      planDelivery(item, context, storedContents, deps).catch((error: unknown): Plan => {
         // One delivery the broker cannot build (bad stored data, a bug) must not send the rest
         // of the batch again: it alone is retried, and the queue dead-letters it if it persists.
         logError("delivery.plan_failed", {
@@ -103,6 +108,7 @@ export async function handleDeliveryBatch(
 async function planDelivery(
   { message, task }: Work,
   context: DeliveryContext,
+  storedContents: ReadonlyMap<string, MessageContent | undefined>,
   deps: DeliveryDeps,
 ): Promise<Plan> {
   const stored = context.states.get(deliveryKey(task.messageId, task.subscriberId));
@@ -120,7 +126,7 @@ async function planDelivery(
     return { kind: "record", outcome: closed(base, "cancelled", attempt - 1, lastError) };
   }
 
-  const content = task.content ?? parseStoredContent(context.payloads.get(task.messageId));
+  const content = task.content ?? storedContents.get(task.messageId);
   if (!content) return dead(task, attempt - 1, null, "The message content expired before delivery");
   if (attempt > subscriber.maxAttempts) {
     return dead(task, attempt - 1, null, `All ${subscriber.maxAttempts} attempts were used`);
