@@ -95,7 +95,7 @@ export const messagesApi = createRouter()
             prepareEnvelope(topic, envelope, idempotencyKey, publishedAt),
           ),
       );
-      const outcomes = await publishMessages(c.get("db"), c.env.FANOUT_QUEUE, topic, prepared);
+      const outcomes = await publishMessages(c.env.DB, c.env.FANOUT_QUEUE, topic, prepared);
       return c.json({ messages: outcomes }, 202);
     },
   )
@@ -181,7 +181,7 @@ async function publishOne(
   topic: string,
   message: PreparedMessage,
 ): Promise<PublishResult> {
-  const [outcome] = await publishMessages(c.get("db"), c.env.FANOUT_QUEUE, topic, [message]);
+  const [outcome] = await publishMessages(c.env.DB, c.env.FANOUT_QUEUE, topic, [message]);
   return { id: outcome?.id ?? message.id, topic, duplicate: outcome?.duplicate ?? false };
 }
 

@@ -1,18 +1,9 @@
 /**
- * The delivery consumer's storage: one read and one write per consumer batch, whatever its size.
+ * The delivery consumer's storage: one read and one write per consumer batch, whatever its size,
+ * each a few set-based statements over the batch (bound as JSON lists).
  */
-import { and, inArray, sql } from "drizzle-orm";
-import type { BatchItem } from "drizzle-orm/batch";
-import { chunk, rowsPerStatement } from "./chunk";
-import type { Database } from "./client";
-import {
-  type DeliveryState,
-  deadLetters,
-  deliveries,
-  messages,
-  type SubscriberRow,
-  subscribers,
-} from "./schema";
+import { rowsOf } from "./d1";
+import type { DeliveryState, HttpMethod, SubscriberRow } from "./schema";
 
 export interface DeliveryContext {
   subscribers: Map<string, SubscriberRow>;
@@ -26,45 +17,72 @@ export interface DeliveryContext {
 export const deliveryKey = (messageId: string, subscriberId: string) =>
   `${messageId} ${subscriberId}`;
 
+/** One delivery: a message to one of its subscribers. */
+export interface DeliveryRef {
+  messageId: string;
+  subscriberId: string;
+}
+
+const SUBSCRIBERS = `SELECT id, topic, url, filter, method, headers, query, timeout_ms AS timeoutMs,
+  max_attempts AS maxAttempts, base_delay_seconds AS baseDelaySeconds,
+  max_delay_seconds AS maxDelaySeconds, active, description, secret,
+  previous_secret AS previousSecret, previous_secret_expires_at AS previousSecretExpiresAt,
+  version, created_at AS createdAt, updated_at AS updatedAt
+FROM subscribers WHERE id IN (SELECT value FROM json_each(?1))`;
+// Exact (message, subscriber) pairs: a message fanned out to n subscribers must not read all n of
+// its deliveries for every batch of its tasks, which would be O(n²) over the fan-out. CROSS JOIN
+// keeps the pairs the outer loop.
+const STATES = `SELECT d.message_id AS messageId, d.subscriber_id AS subscriberId, d.state, d.attempts
+FROM json_each(?1) AS k
+CROSS JOIN deliveries AS d ON d.message_id = k.value ->> 0 AND d.subscriber_id = k.value ->> 1`;
+const PAYLOADS = "SELECT id, payload FROM messages WHERE id IN (SELECT value FROM json_each(?1))";
+
+type StoredSubscriber = Omit<SubscriberRow, "headers" | "query" | "active" | "method"> & {
+  method: string;
+  headers: string;
+  query: string;
+  active: number;
+};
+
 /** Everything a batch of deliveries needs from storage, in one round trip. */
 export async function loadDeliveryContext(
-  db: Database,
-  input: { subscriberIds: string[]; messageIds: string[]; storedMessageIds: string[] },
+  d1: D1Database,
+  input: { deliveries: readonly DeliveryRef[]; storedMessageIds: readonly string[] },
 ): Promise<DeliveryContext> {
-  const [subscriberRows, stateRows, payloadRows] = await db.batch([
-    db.select().from(subscribers).where(inArray(subscribers.id, input.subscriberIds)),
-    db
-      .select({
-        messageId: deliveries.messageId,
-        subscriberId: deliveries.subscriberId,
-        state: deliveries.state,
-        attempts: deliveries.attempts,
-      })
-      .from(deliveries)
-      // Both keys, not the message alone: a message fanned out to n subscribers would otherwise
-      // read all n of its deliveries for every batch of its tasks, O(n²) over the fan-out. With
-      // the consumers' batch sizes (24 deliveries, 50 dead letters) the two lists together stay
-      // within D1's 100 parameters per statement.
-      .where(
-        and(
-          inArray(deliveries.messageId, input.messageIds),
-          inArray(deliveries.subscriberId, input.subscriberIds),
-        ),
-      ),
-    db
-      .select({ id: messages.id, payload: messages.payload })
-      .from(messages)
-      .where(inArray(messages.id, input.storedMessageIds)),
+  const subscriberIds = [...new Set(input.deliveries.map((ref) => ref.subscriberId))];
+  const pairs = input.deliveries.map((ref) => [ref.messageId, ref.subscriberId]);
+  const [subscriberRows, stateRows, payloadRows] = await d1.batch([
+    d1.prepare(SUBSCRIBERS).bind(JSON.stringify(subscriberIds)),
+    d1.prepare(STATES).bind(JSON.stringify(pairs)),
+    d1.prepare(PAYLOADS).bind(JSON.stringify(input.storedMessageIds)),
   ]);
   return {
-    subscribers: new Map(subscriberRows.map((row) => [row.id, row])),
+    subscribers: new Map(
+      rowsOf<StoredSubscriber>(subscriberRows).map((row) => [row.id, subscriberFromRow(row)]),
+    ),
     states: new Map(
-      stateRows.map((row) => [
+      rowsOf<DeliveryRef & { state: DeliveryState; attempts: number }>(stateRows).map((row) => [
         deliveryKey(row.messageId, row.subscriberId),
         { state: row.state, attempts: row.attempts },
       ]),
     ),
-    payloads: new Map(payloadRows.map((row) => [row.id, row.payload])),
+    payloads: new Map(
+      rowsOf<{ id: string; payload: string | null }>(payloadRows).map((row) => [
+        row.id,
+        row.payload,
+      ]),
+    ),
+  };
+}
+
+/** A subscriber as drizzle's schema would read it: JSON columns parsed, `active` a boolean. */
+function subscriberFromRow(row: StoredSubscriber): SubscriberRow {
+  return {
+    ...row,
+    method: row.method as HttpMethod,
+    headers: JSON.parse(row.headers) as SubscriberRow["headers"],
+    query: JSON.parse(row.query) as SubscriberRow["query"],
+    active: row.active !== 0,
   };
 }
 
@@ -88,85 +106,77 @@ export interface DeliveryOutcome {
   };
 }
 
-const OUTCOME_COLUMNS = 9;
+// ?1 JSON: [DeliveryOutcome], ?2 now. A delivered or cancelled delivery is never reopened by a
+// late duplicate. An attempt's own error (none when it delivered) replaces the last one; an
+// outcome without an attempt (cancelled, or dead before sending) keeps what the last attempt saw.
+const UPSERT_OUTCOMES = `INSERT INTO deliveries (message_id, subscriber_id, state, attempts,
+  last_status, last_error, last_attempt_at, next_attempt_at, created_at)
+SELECT o.value ->> 'messageId', o.value ->> 'subscriberId', o.value ->> 'state',
+  o.value ->> 'attempts', o.value ->> 'lastStatus', o.value ->> 'lastError',
+  o.value ->> 'lastAttemptAt', o.value ->> 'nextAttemptAt', ?2
+FROM json_each(?1) AS o
+WHERE true
+ON CONFLICT (message_id, subscriber_id) DO UPDATE SET
+  state = excluded.state,
+  attempts = max(deliveries.attempts, excluded.attempts),
+  last_status = coalesce(excluded.last_status, deliveries.last_status),
+  last_error = CASE WHEN excluded.last_attempt_at IS NOT NULL THEN excluded.last_error
+    ELSE coalesce(excluded.last_error, deliveries.last_error) END,
+  last_attempt_at = coalesce(excluded.last_attempt_at, deliveries.last_attempt_at),
+  next_attempt_at = excluded.next_attempt_at
+WHERE deliveries.state NOT IN ('delivered', 'cancelled')`;
+
+// Only if the upsert above left the delivery dead: one cancelled meanwhile (its subscriber deleted
+// or deactivated during the attempt) or already delivered gets no dead letter. One statement per
+// dead letter: its content may be large, and several in one JSON list could pass D1's 2 MB.
+const INSERT_DEAD_LETTER = `INSERT INTO dead_letters (id, message_id, topic, subscriber_id, attempts,
+  last_status, last_error, published_at, payload, dead_at)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
+  coalesce(?9, (SELECT payload FROM messages WHERE id = ?2)), ?10
+WHERE EXISTS (SELECT 1 FROM deliveries
+  WHERE message_id = ?2 AND subscriber_id = ?4 AND state = 'dead')`;
+
+const DEACTIVATE = `UPDATE subscribers SET active = 0, version = version + 1, updated_at = ?2
+WHERE id IN (SELECT value FROM json_each(?1))`;
+const CANCEL_OPEN = `UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL
+WHERE subscriber_id IN (SELECT value FROM json_each(?1)) AND state IN ('pending', 'retrying')`;
 
 /**
- * Writes a batch's outcomes in one transaction: each delivery's state (a delivered or cancelled
- * delivery is never reopened by a late duplicate), its dead letter if it died, and the
- * deactivation of subscribers that answered 410, whose other open deliveries are cancelled.
+ * Writes a batch's outcomes in one transaction: each delivery's state, its dead letter if it died,
+ * and the deactivation of subscribers that answered 410, whose other open deliveries are cancelled.
  */
 export async function recordOutcomes(
-  db: Database,
+  d1: D1Database,
   outcomes: readonly DeliveryOutcome[],
   goneSubscriberIds: readonly string[],
   now: number,
 ): Promise<void> {
-  const statements: BatchItem<"sqlite">[] = chunk(outcomes, rowsPerStatement(OUTCOME_COLUMNS)).map(
-    (rows) =>
-      db
-        .insert(deliveries)
-        .values(
-          rows.map((row) => ({
-            messageId: row.messageId,
-            subscriberId: row.subscriberId,
-            state: row.state,
-            attempts: row.attempts,
-            lastStatus: row.lastStatus,
-            lastError: row.lastError,
-            lastAttemptAt: row.lastAttemptAt,
-            nextAttemptAt: row.nextAttemptAt,
-            createdAt: now,
-          })),
-        )
-        .onConflictDoUpdate({
-          target: [deliveries.messageId, deliveries.subscriberId],
-          set: {
-            state: sql`excluded.state`,
-            attempts: sql`max(${deliveries.attempts}, excluded.attempts)`,
-            lastStatus: sql`coalesce(excluded.last_status, ${deliveries.lastStatus})`,
-            // An attempt's own error (none when it delivered) replaces the last one; an outcome
-            // without an attempt (cancelled, or dead before sending) keeps what the last attempt saw.
-            lastError: sql`case when excluded.last_attempt_at is not null then excluded.last_error else coalesce(excluded.last_error, ${deliveries.lastError}) end`,
-            lastAttemptAt: sql`coalesce(excluded.last_attempt_at, ${deliveries.lastAttemptAt})`,
-            nextAttemptAt: sql`excluded.next_attempt_at`,
-          },
-          setWhere: sql`${deliveries.state} not in ('delivered', 'cancelled')`,
-        }),
-  );
+  if (outcomes.length === 0 && goneSubscriberIds.length === 0) return;
+  const rows = outcomes.map(({ deadLetter: _deadLetter, ...row }) => row);
+  const statements = [d1.prepare(UPSERT_OUTCOMES).bind(JSON.stringify(rows), now)];
   for (const outcome of outcomes) {
     const dead = outcome.deadLetter;
     if (!dead) continue;
-    // Only if the upsert above left the delivery dead: one cancelled meanwhile (its subscriber
-    // deleted or deactivated during the attempt) or already delivered gets no dead letter.
-    // Every column in schema order, as an insert-select needs.
     statements.push(
-      db.insert(deadLetters).select(
-        sql`select ${dead.id}, ${outcome.messageId}, ${dead.topic}, ${outcome.subscriberId},
-          ${outcome.attempts}, ${outcome.lastStatus}, ${outcome.lastError}, ${dead.publishedAt},
-          coalesce(${dead.payload}, (select ${messages.payload} from ${messages} where ${messages.id} = ${outcome.messageId})),
-          ${now}
-          where exists (select 1 from ${deliveries} where ${deliveries.messageId} = ${outcome.messageId}
-            and ${deliveries.subscriberId} = ${outcome.subscriberId} and ${deliveries.state} = 'dead')`,
-      ),
-    );
-  }
-  for (const ids of chunk(goneSubscriberIds, 90)) {
-    statements.push(
-      db
-        .update(subscribers)
-        .set({ active: false, version: sql`${subscribers.version} + 1`, updatedAt: now })
-        .where(inArray(subscribers.id, ids)),
-      db
-        .update(deliveries)
-        .set({ state: "cancelled", nextAttemptAt: null })
-        .where(
-          and(
-            inArray(deliveries.subscriberId, ids),
-            inArray(deliveries.state, ["pending", "retrying"]),
-          ),
+      d1
+        .prepare(INSERT_DEAD_LETTER)
+        .bind(
+          dead.id,
+          outcome.messageId,
+          dead.topic,
+          outcome.subscriberId,
+          outcome.attempts,
+          outcome.lastStatus,
+          outcome.lastError,
+          dead.publishedAt,
+          dead.payload,
+          now,
         ),
     );
   }
-  const [first, ...rest] = statements;
-  if (first) await db.batch([first, ...rest]);
+  if (goneSubscriberIds.length > 0) {
+    const ids = JSON.stringify(goneSubscriberIds);
+    statements.push(d1.prepare(DEACTIVATE).bind(ids, now), d1.prepare(CANCEL_OPEN).bind(ids));
+  }
+  await d1.batch(statements);
 }

@@ -1,8 +1,8 @@
-/** The fan-out consumer's storage: one read and one write per consumer batch. */
-import { and, eq, inArray, sql } from "drizzle-orm";
-import type { BatchItem } from "drizzle-orm/batch";
-import type { Database } from "./client";
-import { deliveries, messages, subscribers } from "./schema";
+/**
+ * The fan-out consumer's storage: one read and one write per consumer batch, each a handful of
+ * set-based statements over the batch's messages (bound as JSON lists), whatever its size.
+ */
+import { jsonChunks, rowsOf } from "./d1";
 
 export interface FanoutSubscriber {
   id: string;
@@ -20,6 +20,13 @@ export interface FanoutContext {
   messages: Map<string, { payload: string | null }>;
 }
 
+const CLAIM = `UPDATE messages SET state = 'dispatched'
+WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'queued'
+RETURNING id`;
+const ACTIVE_SUBSCRIBERS = `SELECT id, topic, filter, version FROM subscribers
+WHERE topic IN (SELECT value FROM json_each(?1)) AND active = 1`;
+const MESSAGES = "SELECT id, payload FROM messages WHERE id IN (SELECT value FROM json_each(?1))";
+
 /**
  * The active subscribers of the batch's topics and its messages, in one round trip. Messages in
  * `claimIds` are claimed on the way: each moves from queued to dispatched once, so that of two
@@ -27,42 +34,28 @@ export interface FanoutContext {
  * it out.
  */
 export async function loadFanoutContext(
-  db: Database,
-  input: { topics: string[]; messageIds: string[]; claimIds: string[]; storedMessageIds: string[] },
+  d1: D1Database,
+  input: { topics: string[]; messageIds: string[]; claimIds: string[] },
 ): Promise<FanoutContext> {
-  const [claimedRows, subscriberRows, messageRows, payloadRows] = await db.batch([
-    db
-      .update(messages)
-      .set({ state: "dispatched" })
-      .where(and(inArray(messages.id, input.claimIds), eq(messages.state, "queued")))
-      .returning({ id: messages.id }),
-    db
-      .select({
-        id: subscribers.id,
-        topic: subscribers.topic,
-        filter: subscribers.filter,
-        version: subscribers.version,
-      })
-      .from(subscribers)
-      .where(and(inArray(subscribers.topic, input.topics), eq(subscribers.active, true))),
-    db.select({ id: messages.id }).from(messages).where(inArray(messages.id, input.messageIds)),
-    db
-      .select({ id: messages.id, payload: messages.payload })
-      .from(messages)
-      .where(inArray(messages.id, input.storedMessageIds)),
+  const [claimed, subscriberRows, messageRows] = await d1.batch([
+    d1.prepare(CLAIM).bind(JSON.stringify(input.claimIds)),
+    d1.prepare(ACTIVE_SUBSCRIBERS).bind(JSON.stringify(input.topics)),
+    d1.prepare(MESSAGES).bind(JSON.stringify(input.messageIds)),
   ]);
   const subscribersByTopic = new Map<string, FanoutSubscriber[]>();
-  for (const row of subscriberRows) {
+  for (const row of rowsOf<FanoutSubscriber>(subscriberRows)) {
     const list = subscribersByTopic.get(row.topic) ?? [];
     list.push(row);
     subscribersByTopic.set(row.topic, list);
   }
-  const payloads = new Map(payloadRows.map((row) => [row.id, row.payload]));
   return {
     subscribersByTopic,
-    claimed: new Set(claimedRows.map((row) => row.id)),
+    claimed: new Set(rowsOf<{ id: string }>(claimed).map((row) => row.id)),
     messages: new Map(
-      messageRows.map((row) => [row.id, { payload: payloads.get(row.id) ?? null }]),
+      rowsOf<{ id: string; payload: string | null }>(messageRows).map((row) => [
+        row.id,
+        { payload: row.payload },
+      ]),
     ),
   };
 }
@@ -73,36 +66,51 @@ export interface FanoutResult {
   filtered: number;
 }
 
+// ?1 JSON: [{ id, matched, filtered }].
+const MARK_DISPATCHED = `UPDATE messages
+SET state = 'dispatched', matched = r.value ->> 'matched', filtered = r.value ->> 'filtered'
+FROM json_each(?1) AS r
+WHERE messages.id = r.value ->> 'id'`;
+// ?1 JSON: [[messageId, [subscriberId, ...]], ...], ?2 now. `WHERE true` keeps SQLite from reading
+// the upsert's ON as a join's.
+const OPEN_DELIVERIES = `INSERT INTO deliveries (message_id, subscriber_id, state, attempts,
+  last_status, last_error, last_attempt_at, next_attempt_at, created_at)
+SELECT r.value ->> 0, s.value, 'pending', 0, NULL, NULL, NULL, ?2, ?2
+FROM json_each(?1) AS r, json_each(r.value, '$[1]') AS s
+WHERE true
+ON CONFLICT DO NOTHING`;
+
+/** An id's characters in a JSON list: quoted, with its comma. Ids are ASCII. */
+const idChars = (id: string) => id.length + 3;
+
 /**
  * Marks each message dispatched with its counts and opens one pending delivery per match, in one
- * transaction. The matches of a message go in as one JSON array, so a fan-out to 10,000
- * subscribers is still one statement. Re-running it for the same message (an at-least-once
- * redelivery) changes nothing that was already there.
+ * transaction. Re-running it for the same message (an at-least-once redelivery) changes nothing
+ * that was already there.
  */
 export async function recordFanout(
-  db: Database,
+  d1: D1Database,
   results: readonly FanoutResult[],
   now: number,
 ): Promise<void> {
-  const statements: BatchItem<"sqlite">[] = results.flatMap((result) => [
-    db
-      .update(messages)
-      .set({
-        state: "dispatched",
-        matched: result.matchedSubscriberIds.length,
-        filtered: result.filtered,
-      })
-      .where(eq(messages.id, result.messageId)),
-    // Every column in schema order; the builder, because drizzle cannot batch a raw `db.run`
-    // with parameters on D1. `where true` keeps SQLite from reading the upsert as a join's `on`.
-    db
-      .insert(deliveries)
-      .select(
-        sql`select ${result.messageId}, value, 'pending', 0, null, null, null, ${now}, ${now}
-          from json_each(${JSON.stringify(result.matchedSubscriberIds)}) where true`,
-      )
-      .onConflictDoNothing(),
+  if (results.length === 0) return;
+  const counts = results.map((result) => ({
+    id: result.messageId,
+    matched: result.matchedSubscriberIds.length,
+    filtered: result.filtered,
+  }));
+  // One pair per message; a fan-out to many thousands of subscribers is split across statements.
+  const pairs = results.flatMap((result) =>
+    jsonChunks(result.matchedSubscriberIds, idChars).map((ids): [string, string[]] => [
+      result.messageId,
+      ids,
+    ]),
+  );
+  const opens = jsonChunks(pairs, ([messageId, ids]) =>
+    ids.reduce((sum, id) => sum + idChars(id), idChars(messageId) + 4),
+  );
+  await d1.batch([
+    d1.prepare(MARK_DISPATCHED).bind(JSON.stringify(counts)),
+    ...opens.map((part) => d1.prepare(OPEN_DELIVERIES).bind(JSON.stringify(part), now)),
   ]);
-  const [first, ...rest] = statements;
-  if (first) await db.batch([first, ...rest]);
 }

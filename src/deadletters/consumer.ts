@@ -5,7 +5,6 @@
  * and replayable; a fan-out task is put back on the fan-out queue a bounded number of times.
  * It never throws.
  */
-import { openDatabase } from "../db/client";
 import {
   type DeliveryOutcome,
   deliveryKey,
@@ -58,10 +57,8 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: E
     ...exhausted.map(({ message }) => message),
   ];
   try {
-    const db = openDatabase(env.DB);
-    const context = await loadDeliveryContext(db, {
-      subscriberIds: [...new Set(exhausted.map(({ task }) => task.subscriberId))],
-      messageIds: [...new Set(exhausted.map(({ task }) => task.messageId))],
+    const context = await loadDeliveryContext(env.DB, {
+      deliveries: exhausted.map(({ task }) => task),
       storedMessageIds: [],
     });
     const now = Date.now();
@@ -76,7 +73,7 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: E
     const gone = records
       .filter(({ record }) => record.gone)
       .map(({ record }) => record.subscriberId);
-    await recordOutcomes(db, outcomes, [...new Set(gone)], now);
+    await recordOutcomes(env.DB, outcomes, [...new Set(gone)], now);
     for (const message of pending) message.ack();
   } catch (error) {
     logError("dead_letter.record_failed", { error: String(error), count: pending.length });

@@ -4,7 +4,6 @@
  * redeliver the whole batch, acked messages included.
  */
 
-import { openDatabase } from "../db/client";
 import {
   type DeliveryContext,
   type DeliveryOutcome,
@@ -72,10 +71,8 @@ export async function handleDeliveryBatch(
   if (work.length === 0) return;
 
   try {
-    const db = openDatabase(env.DB);
-    const context = await loadDeliveryContext(db, {
-      subscriberIds: unique(work.map(({ task }) => task.subscriberId)),
-      messageIds: unique(work.map(({ task }) => task.messageId)),
+    const context = await loadDeliveryContext(env.DB, {
+      deliveries: work.map(({ task }) => task),
       storedMessageIds: unique(
         work.filter(({ task }) => !task.content).map(({ task }) => task.messageId),
       ),
@@ -96,7 +93,7 @@ export async function handleDeliveryBatch(
         return { kind: "internal" };
       }),
     );
-    const recorded = await recordWithOneRetry(db, plans, deps.now());
+    const recorded = await recordWithOneRetry(env.DB, plans, deps.now());
     await settle(work, plans, recorded, env);
   } catch (error) {
     logError("delivery.batch_failed", { error: String(error) });
@@ -242,11 +239,7 @@ function closed(
   };
 }
 
-async function recordWithOneRetry(
-  db: ReturnType<typeof openDatabase>,
-  plans: Plan[],
-  now: number,
-): Promise<boolean> {
+async function recordWithOneRetry(d1: D1Database, plans: Plan[], now: number): Promise<boolean> {
   const outcomes: DeliveryOutcome[] = [];
   const gone: string[] = [];
   for (const plan of plans) {
@@ -257,7 +250,7 @@ async function recordWithOneRetry(
   if (outcomes.length === 0) return true;
   for (let tries = 0; tries < 2; tries++) {
     try {
-      await recordOutcomes(db, outcomes, unique(gone), now);
+      await recordOutcomes(d1, outcomes, unique(gone), now);
       return true;
     } catch (error) {
       logError("delivery.record_failed", { error: String(error), tries: tries + 1 });

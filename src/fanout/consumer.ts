@@ -2,9 +2,11 @@
  * The fan-out consumer: for each published message, evaluate every active subscriber's filter,
  * record the counts and one delivery per match, and queue one delivery task per match. One D1 read
  * and one D1 write per batch; subscribers whose filter does not match cost no queue operation.
- * It never throws: failures retry the affected messages with a delay.
+ * An invocation opens at most {@link DELIVERIES_PER_INVOCATION} deliveries (and always at least one
+ * message's): the messages after that are put back on the queue, still claimed, so that a batch of
+ * messages to huge topics stays inside the per-invocation limits. It never throws: failures retry
+ * the affected messages with a delay.
  */
-import { openDatabase } from "../db/client";
 import {
   type FanoutContext,
   type FanoutResult,
@@ -25,6 +27,12 @@ import {
 } from "../queues/tasks";
 import { filterFor } from "./filters";
 
+/**
+ * Deliveries one invocation opens, at most, before it leaves the batch's remaining messages to
+ * later ones: 100 `sendBatch` calls and 10,000 delivery rows, whatever the batch size.
+ */
+export const DELIVERIES_PER_INVOCATION = 10_000;
+
 /** Retry delay when the broker itself failed: grows with the task's attempts, up to 5 minutes. */
 function internalRetrySeconds(attempts: number): number {
   return Math.min(300, 5 * 2 ** Math.max(0, attempts - 1));
@@ -42,8 +50,12 @@ interface Planned {
   taskBytes: number;
 }
 
-/** Handles one batch from the fan-out queue. */
-export async function handleFanoutBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+/** Handles one batch from the fan-out queue; `budget` is there for tests to lower. */
+export async function handleFanoutBatch(
+  batch: MessageBatch<unknown>,
+  env: Env,
+  budget = DELIVERIES_PER_INVOCATION,
+): Promise<void> {
   const work: Work[] = [];
   for (const message of batch.messages) {
     const parsed = FanoutTaskSchema.safeParse(message.body);
@@ -56,25 +68,32 @@ export async function handleFanoutBatch(batch: MessageBatch<unknown>, env: Env):
   if (work.length === 0) return;
 
   let planned: Planned[];
+  const deferred: Work[] = [];
   try {
-    const db = openDatabase(env.DB);
-    const context = await loadFanoutContext(db, {
+    const context = await loadFanoutContext(env.DB, {
       topics: [...new Set(work.map(({ task }) => task.topic))],
       messageIds: work.map(({ task }) => task.messageId),
       claimIds: work.filter(isFirstDelivery).map(({ task }) => task.messageId),
-      storedMessageIds: work.filter(({ task }) => !task.content).map(({ task }) => task.messageId),
     });
     planned = [];
     const seen = new Set<string>();
+    let opened = 0;
     for (const item of work) {
       // Two tasks for one message in one batch: the claim let both through, so keep the first.
-      const plan = seen.has(item.task.messageId) ? undefined : planFanout(item, context);
+      const mine = !seen.has(item.task.messageId) && isMine(item, context);
       seen.add(item.task.messageId);
-      if (plan) planned.push(plan);
-      else item.message.ack();
+      if (!mine) item.message.ack();
+      else if (opened >= budget) deferred.push(item);
+      else {
+        const plan = planFanout(item, context);
+        if (plan) {
+          planned.push(plan);
+          opened += plan.deliveries.length;
+        } else item.message.ack();
+      }
     }
     await recordFanout(
-      db,
+      env.DB,
       planned.map((plan) => plan.result),
       Date.now(),
     );
@@ -85,23 +104,31 @@ export async function handleFanoutBatch(batch: MessageBatch<unknown>, env: Env):
     return;
   }
   await sendDeliveries(planned, env.DELIVERY_QUEUE);
+  await defer(deferred, env.FANOUT_QUEUE);
 }
 
-/** A task's first consumption, which must claim its message; retries and redrives need not. */
+/**
+ * A task's first consumption, which must claim its message; retries, redrives and deferred tasks
+ * need not.
+ */
 function isFirstDelivery({ message, task }: Work): boolean {
-  return message.attempts <= 1 && !task.redrives;
+  return message.attempts <= 1 && !task.redrives && !task.deferred;
+}
+
+/** Whether this task is the one to fan its message out. */
+function isMine(item: Work, context: FanoutContext): boolean {
+  // No row: the publish was refused and taken back, its topic was deleted, or it expired.
+  if (!context.messages.has(item.task.messageId)) return false;
+  // Another task already fanned this message out; a retry, a redrive or a deferral of one that
+  // claimed it goes on, since its fan-out may not have finished.
+  return !isFirstDelivery(item) || context.claimed.has(item.task.messageId);
 }
 
 /** Matches one message against its topic's subscribers; undefined if it is to be dropped. */
 function planFanout(item: Work, context: FanoutContext): Planned | undefined {
   const { task } = item;
   const stored = context.messages.get(task.messageId);
-  // No row: the publish was refused and taken back, its topic was deleted, or it expired.
-  if (!stored) return undefined;
-  // Another task already fanned this message out; a retry or a redrive of one that claimed it
-  // goes on, since its fan-out may not have finished.
-  if (isFirstDelivery(item) && !context.claimed.has(task.messageId)) return undefined;
-  const content = task.content ?? parseStoredContent(stored.payload);
+  const content = task.content ?? parseStoredContent(stored?.payload);
   if (!content) {
     logError("fanout.content_missing", { messageId: task.messageId });
     return undefined;
@@ -157,6 +184,24 @@ async function sendDeliveries(planned: Planned[], queue: Queue<unknown>): Promis
     if (failed.has(index)) message.retry({ delaySeconds: internalRetrySeconds(message.attempts) });
     else message.ack();
   });
+}
+
+/**
+ * Puts claimed messages this invocation had no budget for back on the fan-out queue, marked as
+ * claimed. Only once they are sent is the original acked; if the send fails, the original is
+ * retried, and as a retry it needs no claim either.
+ */
+async function defer(items: Work[], queue: Queue<unknown>): Promise<void> {
+  for (const part of chunkForSendBatch(items, ({ task }) => taskSize(task))) {
+    try {
+      await queue.sendBatch(part.map(({ task }) => ({ body: { ...task, deferred: true } })));
+      for (const { message } of part) message.ack();
+    } catch (error) {
+      logError("fanout.defer_failed", { error: String(error), tasks: part.length });
+      for (const { message } of part)
+        message.retry({ delaySeconds: internalRetrySeconds(message.attempts) });
+    }
+  }
 }
 
 function filterView(task: FanoutTask, content: MessageContent): FilterMessage {

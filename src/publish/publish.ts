@@ -5,7 +5,6 @@
  * taken back and the answer is 503 (or 429 when the queue refused for throughput).
  */
 import { ApiError } from "../api/problem";
-import type { Database } from "../db/client";
 import { forgetMessages, type MessageToRecord, recordMessages } from "../db/publish";
 import { MAX_DELAY_SECONDS } from "../delivery/backoff";
 import { logError } from "../log";
@@ -19,7 +18,7 @@ export interface PublishOutcome {
 
 /** Publishes prepared messages of one topic, in order; throws the contract's problems. */
 export async function publishMessages(
-  db: Database,
+  d1: D1Database,
   queue: Queue<FanoutTask>,
   topic: string,
   prepared: readonly PreparedMessage[],
@@ -29,7 +28,7 @@ export async function publishMessages(
 
   let result: Awaited<ReturnType<typeof recordMessages>>;
   try {
-    result = await recordMessages(db, topic, records, Date.now());
+    result = await recordMessages(d1, topic, records, Date.now());
   } catch (error) {
     throw unavailable("storage", error);
   }
@@ -70,7 +69,7 @@ export async function publishMessages(
   const freshRecords = fresh.map((index) => records[index] as MessageToRecord);
 
   if (outcomes.length < unique.length) {
-    await forgetQuietly(db, topic, freshRecords);
+    await forgetQuietly(d1, topic, freshRecords);
     throw new ApiError(
       "conflict",
       "The idempotency key was already used for a different message on this topic",
@@ -80,7 +79,7 @@ export async function publishMessages(
   try {
     await send(queue, tasks);
   } catch (error) {
-    await forgetQuietly(db, topic, freshRecords);
+    await forgetQuietly(d1, topic, freshRecords);
     throw queueFailure(error);
   }
 
@@ -155,12 +154,12 @@ async function send(
 }
 
 async function forgetQuietly(
-  db: Database,
+  d1: D1Database,
   topic: string,
   records: MessageToRecord[],
 ): Promise<void> {
   try {
-    await forgetMessages(db, topic, records);
+    await forgetMessages(d1, topic, records);
   } catch (error) {
     // The rows stay in state "queued" and are never fanned out; retention removes them.
     logError("publish.forget_failed", { error: String(error) });

@@ -35,6 +35,11 @@ export const FanoutTaskSchema = z.object({
   content: Content,
   /** How often the dead-letter consumer has put this task back after its retries ran out. */
   redrives: z.number().int().optional(),
+  /**
+   * Set when a fan-out invocation claimed the message but left it to a later one, having used up
+   * its budget of deliveries: the message is already claimed, and is fanned out without a claim.
+   */
+  deferred: z.boolean().optional(),
 });
 export type FanoutTask = z.infer<typeof FanoutTaskSchema>;
 

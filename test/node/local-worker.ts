@@ -27,6 +27,8 @@ export interface LocalWorkerOptions {
   secrets?: Record<string, string>;
   /** wrangler's own messages (the Worker's console output is not affected); default `warn`. */
   logLevel?: "none" | "error" | "warn" | "info" | "debug";
+  /** Opens the runtime's inspector (DevTools protocol) on this loopback port; off by default. */
+  inspectorPort?: number;
 }
 
 export interface LocalWorker {
@@ -75,7 +77,10 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
         envFiles: [join(persist, "no-such.env")],
         dev: {
           server: { hostname: "127.0.0.1", port: 0 },
-          inspector: false,
+          inspector:
+            options.inspectorPort === undefined
+              ? false
+              : { hostname: "127.0.0.1", port: options.inspectorPort },
           persist,
           watch: false,
           logLevel: options.logLevel ?? "warn",

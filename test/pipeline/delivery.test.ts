@@ -23,6 +23,7 @@ import {
   messageStatus,
   oneDelivery,
   publishAndFanOut,
+  publishTask,
   recordingQueue,
   stubFetch,
 } from "./support";
@@ -420,6 +421,38 @@ describe("delivery I/O", () => {
       ["batch", false],
       ["batch", true],
     ]);
+  });
+
+  it("costs one read and one write for 100 deliveries of 100 messages to 100 subscribers", async () => {
+    const { name: topic } = await seedTopic();
+    await insertSubscribers(topic, 100);
+    const published = [];
+    for (let i = 0; i < 100; i++) published.push(await publishTask(topic, { body: i }));
+    const { tasks: all } = await fanOut(published);
+    // One delivery of each message, each to another subscriber: 100 distinct pairs.
+    const subscribers = [...new Set(all.map((task) => task.subscriberId))].sort();
+    const tasks = published.map((message, i) => {
+      const task = all.find(
+        (t) => t.messageId === message.messageId && t.subscriberId === subscribers[i],
+      );
+      if (!task) throw new Error("missing delivery task");
+      return task;
+    });
+    const d1 = countingD1();
+    const fetch = answering(200);
+    const { batch } = await deliver(tasks, fetch.fetch, { db: d1.db });
+    expect(fetch.requests).toHaveLength(100);
+    expect(batch.messages.every((m) => m.outcome()?.kind === "ack")).toBe(true);
+    expect(d1.calls.map((c) => [c.kind, isWrite(c)])).toEqual([
+      ["batch", false],
+      ["batch", true],
+    ]);
+    const delivered = await env.DB.prepare(
+      "select count(*) as n from deliveries where state = 'delivered' and message_id in (select value from json_each(?))",
+    )
+      .bind(JSON.stringify(published.map((m) => m.messageId)))
+      .first<{ n: number }>();
+    expect(delivered?.n).toBe(100);
   });
 
   it("has at most 6 requests in flight", async () => {

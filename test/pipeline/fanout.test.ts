@@ -274,3 +274,81 @@ describe("fan-out edge cases", () => {
     expect(batch.messages[0]?.outcome()).toMatchObject({ kind: "retry" });
   });
 });
+
+describe("fan-out budget per invocation", () => {
+  /** Fans out `tasks` with a budget of `budget` deliveries; the fan-out queue records put-backs. */
+  async function fanOutWithBudget(tasks: readonly unknown[], budget: number, attempts = 1) {
+    const deliveries = recordingQueue();
+    const fanout = recordingQueue();
+    const batch = messageBatch("switchboard-fanout", tasks, attempts);
+    await handleFanoutBatch(
+      batch,
+      envWith({ DELIVERY_QUEUE: deliveries.queue, FANOUT_QUEUE: fanout.queue }),
+      budget,
+    );
+    return { batch, deliveries, fanout };
+  }
+
+  it("puts the messages past its budget back, claimed, and each is fanned out exactly once", async () => {
+    const { name: topic } = await seedTopic();
+    await insertSubscribers(topic, 3);
+    const tasks = [
+      await publishTask(topic, { body: 1 }),
+      await publishTask(topic, { body: 2 }),
+      await publishTask(topic, { body: 3 }),
+    ];
+
+    const first = await fanOutWithBudget(tasks, 4);
+    expect(first.deliveries.sent()).toHaveLength(6);
+    expect(first.batch.messages.map((m) => m.outcome())).toEqual(
+      tasks.map(() => ({ kind: "ack" })),
+    );
+    const putBack = first.fanout.bodies();
+    expect(putBack).toEqual([{ ...tasks[2], deferred: true }]);
+    expect(await deliveryRowsOf(tasks[2]?.messageId ?? "")).toHaveLength(0);
+
+    // A fresh duplicate of the put-back message's task finds it claimed and drops it.
+    const duplicate = await fanOutWithBudget([tasks[2]], 4);
+    expect(duplicate.deliveries.sent()).toHaveLength(0);
+
+    const second = await fanOutWithBudget(putBack, 4);
+    expect(second.deliveries.bodies().map((b) => DeliveryTaskSchema.parse(b).messageId)).toEqual(
+      Array(3).fill(tasks[2]?.messageId),
+    );
+    expect(second.fanout.calls).toEqual([]);
+    for (const task of tasks) {
+      expect(await messageStatus(task.messageId)).toMatchObject({ matched: 3, filtered: 0 });
+      expect(await deliveryRowsOf(task.messageId)).toHaveLength(3);
+    }
+  });
+
+  it("always fans out the batch's first message, even one over the budget alone", async () => {
+    const { name: topic } = await seedTopic();
+    await insertSubscribers(topic, 5);
+    const tasks = [await publishTask(topic, { body: 1 }), await publishTask(topic, { body: 2 })];
+    const { deliveries, fanout } = await fanOutWithBudget(tasks, 2);
+    expect(deliveries.sent()).toHaveLength(5);
+    expect(fanout.bodies()).toEqual([{ ...tasks[1], deferred: true }]);
+  });
+
+  it("retries a message it could not put back, which then fans out without a claim", async () => {
+    const { name: topic } = await seedTopic();
+    await insertSubscribers(topic, 2);
+    const tasks = [await publishTask(topic, { body: 1 }), await publishTask(topic, { body: 2 })];
+    const deliveries = recordingQueue();
+    const fanout = recordingQueue();
+    fanout.failWith(new Error("Queue send failed"));
+    const batch = messageBatch("switchboard-fanout", tasks);
+    await handleFanoutBatch(
+      batch,
+      envWith({ DELIVERY_QUEUE: deliveries.queue, FANOUT_QUEUE: fanout.queue }),
+      1,
+    );
+    expect(batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
+    expect(batch.messages[1]?.outcome()).toMatchObject({ kind: "retry" });
+
+    const retried = await fanOut([tasks[1]], env.DB, 2);
+    expect(retried.tasks).toHaveLength(2);
+    expect(await messageStatus(tasks[1]?.messageId ?? "")).toMatchObject({ matched: 2 });
+  });
+});

@@ -154,6 +154,17 @@ describe("publishing I/O", () => {
     expect(d1.calls.map((c) => c.kind)).toEqual(["batch"]);
     expect(fanout.calls.map((c) => [c.method, c.messages.length])).toEqual([["sendBatch", 100]]);
     expect(await rowsOf("idempotency_keys", topic)).toHaveLength(100);
+
+    // The statements are set-based: one message with a key costs the same four.
+    const single = countingD1();
+    const one = await call("POST", `/v1/topics/${topic}/messages`, {
+      json: { body: 1 },
+      headers: { "idempotency-key": "key-single" },
+      env: { DB: single.db, FANOUT_QUEUE: recordingQueue().queue },
+    });
+    await expectJson(one, 202, PublishResult);
+    expect(d1.calls[0]?.sql).toHaveLength(4);
+    expect(single.calls[0]?.sql).toEqual(d1.calls[0]?.sql);
   });
 
   it("costs one D1 batch and one sendBatch for a batch of messages, whatever the subscribers", async () => {
