@@ -18,6 +18,11 @@ export type Decision =
   | { action: "dead" };
 
 const ERROR_SNIPPET_BYTES = 256;
+/**
+ * An answer body up to this size (by its Content-Length) is read to the end and dropped, which
+ * lets the runtime reuse the connection; a larger one, or one without a length, is cancelled.
+ */
+const DRAINED_BODY_MAX_BYTES = 64 * 1024;
 
 /** Sends the request with the subscriber's timeout, without following redirects. */
 export async function sendAttempt(
@@ -40,11 +45,11 @@ export async function sendAttempt(
   }
   const { status } = response;
   if (status >= 200 && status < 300) {
-    await response.body?.cancel();
+    await discard(response);
     return { kind: "delivered", status };
   }
   if (status === 410) {
-    await response.body?.cancel();
+    await discard(response);
     return { kind: "gone", status };
   }
   const snippet = await readSnippet(response);
@@ -79,6 +84,18 @@ function networkError(error: unknown, timeoutMs: number): string {
   }
   const message = error instanceof Error ? error.message : String(error);
   return `Network error: ${message}`.slice(0, 500);
+}
+
+/** Drops an answer's body; the outcome is already known, so a failure to read it changes nothing. */
+async function discard(response: Response): Promise<void> {
+  if (!response.body) return;
+  try {
+    const length = Number(response.headers.get("content-length") ?? Number.NaN);
+    if (length <= DRAINED_BODY_MAX_BYTES) await response.arrayBuffer();
+    else await response.body.cancel();
+  } catch {
+    // The body failed or timed out after the status arrived: the status stands.
+  }
 }
 
 async function readSnippet(response: Response): Promise<string> {

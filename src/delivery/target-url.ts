@@ -36,6 +36,11 @@ export function buildTargetUrl(
   subscriberQuery: QueryParams,
   messageQuery: QueryParams,
 ): TargetUrlResult {
+  // Most subscribers have a fixed URL and most messages no query: then the URL is the template's.
+  const fixed = fixedHref(template);
+  if (fixed !== undefined && isEmpty(subscriberQuery) && isEmpty(messageQuery)) {
+    return { ok: true, url: fixed };
+  }
   const url = new URL(template);
   const missing = new Set<string>();
   const value = (name: string): string => {
@@ -78,6 +83,33 @@ export function buildTargetUrl(
   }
   if (overrides.size > 0) url.search = mergeQuery(url.search, overrides);
   return { ok: true, url: url.href };
+}
+
+const FIXED_CACHE_LIMIT = 1_000;
+/** Template → its normalized href when it has no path parameters, else null. */
+const fixedCache = new Map<string, string | null>();
+
+/** The href of a template without path parameters, parsed once per template; else undefined. */
+function fixedHref(template: string): string | undefined {
+  let href = fixedCache.get(template);
+  if (href === undefined) {
+    const url = new URL(template);
+    const templated = url.pathname
+      .split("/")
+      .some((segment) => COLON_SEGMENT.test(segment) || new RegExp(BRACED).test(segment));
+    href = templated ? null : url.href;
+    if (fixedCache.size >= FIXED_CACHE_LIMIT) {
+      const oldest = fixedCache.keys().next().value;
+      if (oldest !== undefined) fixedCache.delete(oldest);
+    }
+    fixedCache.set(template, href);
+  }
+  return href ?? undefined;
+}
+
+function isEmpty(query: QueryParams): boolean {
+  for (const _ in query) return false;
+  return true;
 }
 
 function mergeQuery(search: string, overrides: Map<string, string[]>): string {

@@ -54,6 +54,58 @@ describe("sendAttempt", () => {
     });
   });
 
+  /** A body that records whether it was read to the end or cancelled. */
+  function trackedBody(bytes: number) {
+    const seen = { read: false, cancelled: false };
+    let sent = false;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent) {
+          seen.read = true;
+          controller.close();
+          return;
+        }
+        sent = true;
+        controller.enqueue(new Uint8Array(bytes));
+      },
+      cancel() {
+        seen.cancelled = true;
+      },
+    });
+    return { body, seen };
+  }
+
+  it.each([
+    ["reads a small answer to the end, so the connection can be reused", 2, "2", "read"],
+    ["cancels an answer larger than 64 KiB", 70_000, "70000", "cancelled"],
+    ["cancels an answer without a Content-Length", 2, undefined, "cancelled"],
+  ] as const)("%s", async (_, bytes, length, expected) => {
+    const { body, seen } = trackedBody(bytes);
+    const headers: Record<string, string> =
+      length === undefined ? {} : { "content-length": length };
+    const fetcher = fetchAnswering(async () => new Response(body, { status: 200, headers }));
+    expect(await sendAttempt(request, 5000, fetcher.fetcher)).toEqual({
+      kind: "delivered",
+      status: 200,
+    });
+    expect(seen).toEqual({ read: expected === "read", cancelled: expected === "cancelled" });
+  });
+
+  it("stays delivered when the answer's body fails after the status", async () => {
+    const body = new ReadableStream({
+      pull(controller) {
+        controller.error(new Error("connection reset"));
+      },
+    });
+    const fetcher = fetchAnswering(
+      async () => new Response(body, { status: 200, headers: { "content-length": "10" } }),
+    );
+    expect(await sendAttempt(request, 5000, fetcher.fetcher)).toEqual({
+      kind: "delivered",
+      status: 200,
+    });
+  });
+
   it("counts 410 as gone", async () => {
     expect(await sendAttempt(request, 5000, respond(410).fetcher)).toEqual({
       kind: "gone",

@@ -327,3 +327,21 @@ describe("buildTargetUrl query", () => {
     ]);
   });
 });
+
+describe("buildTargetUrl on repeated templates", () => {
+  it.each([
+    ["https://h.example/hook?x=1", {}, {}, "https://h.example/hook?x=1"],
+    ["https://H.example:443/a/../hook", {}, {}, "https://h.example/hook"],
+    ["https://h.example/hook", { page: "2" }, {}, "https://h.example/hook?page=2"],
+    ["https://h.example/orders/:id", {}, { id: "7" }, "https://h.example/orders/7"],
+    ["https://h.example/orders/%7bid%7d", {}, { id: "8" }, "https://h.example/orders/8"],
+  ])("gives the same URL every time for %s", (template, query, pathParams, expected) => {
+    for (let i = 0; i < 3; i++) {
+      expect(urlOf(template, pathParams, query)).toBe(expected);
+      // A template seen without a query still takes one when a message brings it.
+      expect(urlOf(template, pathParams, query, { n: String(i) })).toBe(
+        `${expected}${expected.includes("?") ? "&" : "?"}n=${i}`,
+      );
+    }
+  });
+});
