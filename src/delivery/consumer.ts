@@ -15,6 +15,7 @@ import { newId } from "../db/ids";
 import type { SubscriberRow } from "../db/schema";
 import { logError } from "../log";
 import { mapWithLimit } from "../queues/pool";
+import { readDeliveryTask } from "../queues/task-guards";
 import {
   type DeadRecord,
   type DeliveryTask,
@@ -61,10 +62,12 @@ export async function handleDeliveryBatch(
 ): Promise<void> {
   const work: Work[] = [];
   for (const message of batch.messages) {
-    const parsed = DeliveryTaskSchema.safeParse(message.body);
-    if (parsed.success) work.push({ message, task: parsed.data });
+    const task = readDeliveryTask(message.body);
+    if (task) work.push({ message, task });
     else {
-      logError("delivery.malformed_task", { id: message.id, error: parsed.error.message });
+      // The schema, only to say what is wrong: the guard is its cheaper twin.
+      const error = DeliveryTaskSchema.safeParse(message.body).error?.message;
+      logError("delivery.malformed_task", { id: message.id, error });
       message.ack();
     }
   }

@@ -16,6 +16,7 @@ import {
 import type { FilterMessage } from "../filter";
 import { logError } from "../log";
 import { filterBody } from "../publish/body";
+import { readFanoutTask } from "../queues/task-guards";
 import {
   chunkForSendBatch,
   type DeliveryTask,
@@ -58,10 +59,12 @@ export async function handleFanoutBatch(
 ): Promise<void> {
   const work: Work[] = [];
   for (const message of batch.messages) {
-    const parsed = FanoutTaskSchema.safeParse(message.body);
-    if (parsed.success) work.push({ message, task: parsed.data });
+    const task = readFanoutTask(message.body);
+    if (task) work.push({ message, task });
     else {
-      logError("fanout.malformed_task", { id: message.id, error: parsed.error.message });
+      // The schema, only to say what is wrong: the guard is its cheaper twin.
+      const error = FanoutTaskSchema.safeParse(message.body).error?.message;
+      logError("fanout.malformed_task", { id: message.id, error });
       message.ack();
     }
   }

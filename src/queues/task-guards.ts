@@ -1,0 +1,197 @@
+/**
+ * Hand-written twins of `FanoutTaskSchema` and `DeliveryTaskSchema`, for the queue consumers. In
+ * workerd zod runs jitless (Workers forbid code built from strings), so it walks each schema
+ * generically, a noticeable share of a delivery's CPU; these run for every task consumed. They
+ * accept exactly what the schemas accept and return what `safeParse` would, down to zod's quirks:
+ * test/queues/task-guards.test.ts holds them equal.
+ */
+import { HTTP_METHODS } from "../db/schema";
+import type { DeliveryTask, FanoutTask, MessageContent } from "./tasks";
+
+type Fields = Record<string, unknown>;
+type Body = MessageContent["body"];
+type StringMap = Record<string, string>;
+type Query = MessageContent["query"];
+
+const METHODS: ReadonlySet<unknown> = new Set(HTTP_METHODS);
+
+/** `z.object`'s test: any object but null and arrays, so a Date or a class instance passes too. */
+function isObject(value: unknown): value is Fields {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * zod's `isPlainObject`, which `z.record` requires: a constructor that is not a function (or is
+ * missing, as with a null prototype) passes; one whose prototype lacks `isPrototypeOf` does not.
+ */
+function isPlainObject(value: unknown): value is Fields {
+  if (!isObject(value)) return false;
+  const ctor = value.constructor;
+  if (typeof ctor !== "function") return true;
+  const proto: unknown = ctor.prototype;
+  return isObject(proto) && Object.hasOwn(proto, "isPrototypeOf");
+}
+
+/** `z.number()` refuses NaN and the infinities. */
+function isNumber(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(value);
+}
+
+/** `.optional()` takes an explicit `undefined` as well as a missing key. */
+function isOptionalSafeInt(value: unknown): value is number | undefined {
+  return value === undefined || (typeof value === "number" && Number.isSafeInteger(value));
+}
+
+function isOptionalBoolean(value: unknown): value is boolean | undefined {
+  return value === undefined || typeof value === "boolean";
+}
+
+/** A record refuses an own enumerable symbol key, since it fails `z.string()` as a key. */
+function hasEnumerableSymbol(value: object): boolean {
+  for (const symbol of Object.getOwnPropertySymbols(value)) {
+    if (Object.prototype.propertyIsEnumerable.call(value, symbol)) return true;
+  }
+  return false;
+}
+
+/**
+ * `z.record(z.string(), z.string())`: own enumerable keys only, into a fresh object. zod skips an
+ * own `__proto__` key without checking its value, lest it replace the copy's prototype.
+ */
+function readStringMap(value: unknown): StringMap | undefined {
+  if (!isPlainObject(value) || hasEnumerableSymbol(value)) return undefined;
+  const map: StringMap = {};
+  for (const key of Object.keys(value)) {
+    if (key === "__proto__") continue;
+    const item = value[key];
+    if (typeof item !== "string") return undefined;
+    map[key] = item;
+  }
+  return map;
+}
+
+/** `z.array(z.string())` builds a new array; a hole reads as `undefined` and fails. */
+function readStringArray(value: unknown[]): string[] | undefined {
+  const items = new Array<string>(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const item = value[i];
+    if (typeof item !== "string") return undefined;
+    items[i] = item;
+  }
+  return items;
+}
+
+/** Like {@link readStringMap}, with each value a string or an array of strings. */
+function readQuery(value: unknown): Query | undefined {
+  if (!isPlainObject(value) || hasEnumerableSymbol(value)) return undefined;
+  const query: Query = {};
+  for (const key of Object.keys(value)) {
+    if (key === "__proto__") continue;
+    const item = value[key];
+    if (typeof item === "string") {
+      query[key] = item;
+    } else if (Array.isArray(item)) {
+      const items = readStringArray(item);
+      if (items === undefined) return undefined;
+      query[key] = items;
+    } else {
+      return undefined;
+    }
+  }
+  return query;
+}
+
+/**
+ * The `kind` union. Keys are read with `in` and `[]`, as zod does, so inherited ones count; `value`
+ * is `z.unknown()` yet required: present as `undefined` passes, missing fails.
+ */
+function readBody(value: unknown): Body | undefined {
+  if (!isObject(value)) return undefined;
+  switch (value.kind) {
+    case "none":
+      return { kind: "none" };
+    case "json": {
+      const contentType = value.contentType;
+      if (!("value" in value) || typeof contentType !== "string") return undefined;
+      return { kind: "json", value: value.value, contentType };
+    }
+    case "text": {
+      const { text, contentType } = value;
+      if (typeof text !== "string" || typeof contentType !== "string") return undefined;
+      return { kind: "text", text, contentType };
+    }
+    case "bytes": {
+      const { base64, contentType } = value;
+      if (typeof base64 !== "string" || typeof contentType !== "string") return undefined;
+      return { kind: "bytes", base64, contentType };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** `MessageContentSchema.nullable()`: `null` is a valid answer here, `undefined` the refusal. */
+function readContent(value: unknown): MessageContent | null | undefined {
+  if (value === null) return null;
+  if (!isObject(value)) return undefined;
+  const body = readBody(value.body);
+  if (body === undefined) return undefined;
+  const headers = readStringMap(value.headers);
+  if (headers === undefined) return undefined;
+  const query = readQuery(value.query);
+  if (query === undefined) return undefined;
+  const pathParams = readStringMap(value.pathParams);
+  if (pathParams === undefined) return undefined;
+  const method = value.method;
+  if (method !== null && !METHODS.has(method)) return undefined;
+  return { body, headers, query, pathParams, method: method as MessageContent["method"] };
+}
+
+/**
+ * `FanoutTaskSchema.safeParse(value).data`, or `undefined` where it fails. An optional key that
+ * is present, even as `undefined`, is kept, as zod keeps it.
+ */
+export function readFanoutTask(value: unknown): FanoutTask | undefined {
+  if (!isObject(value)) return undefined;
+  const { messageId, topic, publishedAt } = value;
+  if (typeof messageId !== "string" || typeof topic !== "string" || !isNumber(publishedAt)) {
+    return undefined;
+  }
+  const content = readContent(value.content);
+  if (content === undefined) return undefined;
+  const task: FanoutTask = { messageId, topic, publishedAt, content };
+  if ("redrives" in value) {
+    const redrives = value.redrives;
+    if (!isOptionalSafeInt(redrives)) return undefined;
+    task.redrives = redrives;
+  }
+  if ("deferred" in value) {
+    const deferred = value.deferred;
+    if (!isOptionalBoolean(deferred)) return undefined;
+    task.deferred = deferred;
+  }
+  return task;
+}
+
+/** `DeliveryTaskSchema.safeParse(value).data`, or `undefined` where it fails. */
+export function readDeliveryTask(value: unknown): DeliveryTask | undefined {
+  if (!isObject(value)) return undefined;
+  const { messageId, subscriberId, topic, publishedAt } = value;
+  if (
+    typeof messageId !== "string" ||
+    typeof subscriberId !== "string" ||
+    typeof topic !== "string" ||
+    !isNumber(publishedAt)
+  ) {
+    return undefined;
+  }
+  const content = readContent(value.content);
+  if (content === undefined) return undefined;
+  const task: DeliveryTask = { messageId, subscriberId, topic, publishedAt, content };
+  if ("replay" in value) {
+    const replay = value.replay;
+    if (!isOptionalBoolean(replay)) return undefined;
+    task.replay = replay;
+  }
+  return task;
+}
