@@ -18,10 +18,7 @@ export type Decision =
   | { action: "dead" };
 
 const ERROR_SNIPPET_BYTES = 256;
-/**
- * An answer body up to this size (by its Content-Length) is read to the end and dropped, which
- * lets the runtime reuse the connection; a larger one, or one without a length, is cancelled.
- */
+/** An answer body up to this size is read to the end and dropped; a larger one is cancelled. */
 const DRAINED_BODY_MAX_BYTES = 64 * 1024;
 
 /** Sends the request with the subscriber's timeout, without following redirects. */
@@ -86,16 +83,38 @@ function networkError(error: unknown, timeoutMs: number): string {
   return `Network error: ${message}`.slice(0, 500);
 }
 
-/** Drops an answer's body; the outcome is already known, so a failure to read it changes nothing. */
+/**
+ * Drops an answer's body, reading a small one to the end so that the runtime can reuse the
+ * connection; one that announces or reaches more than {@link DRAINED_BODY_MAX_BYTES} is cancelled.
+ * The outcome is already known, so a body that fails to read changes nothing.
+ */
 async function discard(response: Response): Promise<void> {
   if (!response.body) return;
   try {
-    const length = Number(response.headers.get("content-length") ?? Number.NaN);
-    if (length <= DRAINED_BODY_MAX_BYTES) await response.arrayBuffer();
-    else await response.body.cancel();
+    const announced = response.headers.get("content-length");
+    if (announced === null) {
+      await drainUpTo(response.body, DRAINED_BODY_MAX_BYTES);
+    } else if (Number(announced) <= DRAINED_BODY_MAX_BYTES) {
+      // The runtime stops at the announced length; reading it whole is the cheapest way.
+      await response.arrayBuffer();
+    } else {
+      await response.body.cancel();
+    }
   } catch {
     // The body failed or timed out after the status arrived: the status stands.
   }
+}
+
+/** Reads a body of unknown length to its end, or cancels it once it passes `maxBytes`. */
+async function drainUpTo(body: ReadableStream<Uint8Array>, maxBytes: number): Promise<void> {
+  const reader = body.getReader();
+  let read = 0;
+  while (read <= maxBytes) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    read += value.byteLength;
+  }
+  await reader.cancel();
 }
 
 async function readSnippet(response: Response): Promise<string> {

@@ -78,7 +78,8 @@ describe("sendAttempt", () => {
   it.each([
     ["reads a small answer to the end, so the connection can be reused", 2, "2", "read"],
     ["cancels an answer larger than 64 KiB", 70_000, "70000", "cancelled"],
-    ["cancels an answer without a Content-Length", 2, undefined, "cancelled"],
+    ["reads a small answer without a Content-Length to the end", 2, undefined, "read"],
+    ["cancels an answer without a Content-Length once past 64 KiB", 70_000, undefined, "cancelled"],
   ] as const)("%s", async (_, bytes, length, expected) => {
     const { body, seen } = trackedBody(bytes);
     const headers: Record<string, string> =
