@@ -16,20 +16,23 @@ export interface Consumers {
   deliveryBatch: number;
 }
 
-/** The consumers' `max_batch_size` as wrangler.toml sets them. */
+/** The broker's consumers' `max_batch_size` as wrangler.toml sets them. */
 export async function readConsumers(): Promise<Consumers> {
-  const toml = await readFile(join(projectRoot, "wrangler.toml"), "utf8");
-  const sizes = new Map<string, number>();
+  return {
+    fanoutBatch: await batchSize("wrangler.toml", "-fanout"),
+    deliveryBatch: await batchSize("wrangler.toml", "-deliveries"),
+  };
+}
+
+/** `max_batch_size` of the consumer in `config` whose queue name ends in `suffix`. */
+export async function batchSize(config: string, suffix: string): Promise<number> {
+  const toml = await readFile(join(projectRoot, config), "utf8");
   for (const section of toml.split("[[queues.consumers]]").slice(1)) {
     const queue = /^queue = "([^"]+)"/m.exec(section)?.[1];
     const size = /^max_batch_size = (\d+)/m.exec(section)?.[1];
-    if (queue && size) sizes.set(queue, Number(size));
+    if (queue?.endsWith(suffix) && size) return Number(size);
   }
-  const find = (suffix: string) => {
-    for (const [queue, size] of sizes) if (queue.endsWith(suffix)) return size;
-    throw new Error(`wrangler.toml has no consumer for a queue ending in ${suffix}`);
-  };
-  return { fanoutBatch: find("-fanout"), deliveryBatch: find("-deliveries") };
+  throw new Error(`${config} has no consumer with a batch size for a queue ending in ${suffix}`);
 }
 
 export interface CostRow {

@@ -15,7 +15,13 @@
  */
 import { spawn } from "node:child_process";
 import { projectRoot, startLocalWorker } from "../test/node/local-worker";
-import { costFor, observedCost, readConsumers, SEND_BATCH_MAX_MESSAGES } from "./cost-model";
+import {
+  batchSize,
+  costFor,
+  observedCost,
+  readConsumers,
+  SEND_BATCH_MAX_MESSAGES,
+} from "./cost-model";
 import { FANOUT_CHANNEL, FANOUT_TOPIC, measureFanout } from "./fanout";
 import { type BenchBroker, startBenchBroker } from "./lib/broker";
 import { describeMachine } from "./lib/machine";
@@ -50,9 +56,10 @@ const settings = quick
       latencyBlocks: 8,
       warmup: 200,
       subscribers: 1_000,
-      // A multiple of both consumers' batch sizes (10 and 24): a last partial batch would wait out
-      // max_batch_timeout (1 s) in the local queue, a constant that would flatter the ratio.
-      throughputMessages: 2_040,
+      // A multiple of both consumers' batch sizes (100 and 48, checked below): a last partial batch
+      // would wait out max_batch_timeout (1 s) in the local queue, a constant that would flatter
+      // the ratio.
+      throughputMessages: 2_400,
       throughputRounds: 3,
       fanoutSubscribers: 10_000,
     };
@@ -170,6 +177,25 @@ async function subscriberCount(broker: BenchBroker, sink: Sink, queueLog: QueueL
   }
 }
 
+/**
+ * The baseline must batch as the broker's delivery queue does, or the ratio compares batch sizes;
+ * and a run must fill every batch (see `throughputMessages`).
+ */
+async function checkThroughputSettings(messages: number): Promise<void> {
+  const { fanoutBatch, deliveryBatch } = await readConsumers();
+  const baselineBatch = await batchSize("bench/baseline/wrangler.toml", "-tasks");
+  if (baselineBatch !== deliveryBatch) {
+    throw new Error(
+      `bench/baseline/wrangler.toml batches ${baselineBatch}, the delivery queue ${deliveryBatch}`,
+    );
+  }
+  if (!quick && (messages % fanoutBatch !== 0 || messages % deliveryBatch !== 0)) {
+    throw new Error(
+      `${messages} messages do not fill batches of ${fanoutBatch} and ${deliveryBatch}`,
+    );
+  }
+}
+
 function perInvocation(totals: QueueTotals): string {
   const each = totals.invocations === 0 ? Number.NaN : totals.busyMs / totals.invocations;
   return `${each.toFixed(1)} (${totals.messages} messages in ${totals.invocations})`;
@@ -179,6 +205,7 @@ async function throughput(broker: BenchBroker, sink: Sink, queueLog: QueueLog) {
   heading(
     `4. End-to-end deliveries per second vs the baseline Worker (${count(settings.throughputMessages)} messages per run)`,
   );
+  await checkThroughputSettings(settings.throughputMessages);
   const baseline = await startLocalWorker({
     config: "bench/baseline/wrangler.toml",
     vars: { SINK_URL: `${sink.url}/baseline` },

@@ -137,10 +137,14 @@ function planFanout(item: Work, context: FanoutContext): Planned | undefined {
     return undefined;
   }
   const subscribers = context.subscribersByTopic.get(task.topic) ?? [];
-  const view = filterView(task, content);
+  // Built only if some subscriber has a filter: it parses a JSON text body, for instance.
+  let view: FilterMessage | undefined;
   const matched = subscribers.filter((subscriber) => {
     const filter = filterFor(subscriber);
-    return filter === null || (filter !== "invalid" && filter.matches(view));
+    if (filter === null) return true;
+    if (filter === "invalid") return false;
+    view ??= filterView(task, content);
+    return filter.matches(view);
   });
   const deliveries = matched.map(
     (subscriber): DeliveryTask => ({
