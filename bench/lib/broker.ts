@@ -27,7 +27,10 @@ export interface BenchBroker {
   dispose(): Promise<void>;
 }
 
-export async function startBenchBroker(seed?: Seed): Promise<BenchBroker> {
+export async function startBenchBroker(
+  seed?: Seed,
+  options: { inspectorPort?: number } = {},
+): Promise<BenchBroker> {
   const dir = await mkdtemp(join(tmpdir(), "switchboard-bench-"));
   try {
     const config = (await readFile(join(projectRoot, "wrangler.toml"), "utf8")).replace(
@@ -52,6 +55,7 @@ export async function startBenchBroker(seed?: Seed): Promise<BenchBroker> {
       databases: [{ name: "switchboard", migrationsDir: "migrations" }],
       vars: { ALLOW_PRIVATE_URLS: "true" },
       secrets: { ADMIN_TOKEN: adminToken, PUBLISH_TOKEN: publishToken },
+      ...(options.inspectorPort === undefined ? {} : { inspectorPort: options.inspectorPort }),
     });
     const url = worker.url.origin;
     const http = new HttpClient(url);

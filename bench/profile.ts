@@ -1,0 +1,148 @@
+/**
+ * `npm run bench:profile`: where the Worker's CPU goes while it carries the throughput workload
+ * (bench/throughput.ts: messages published in batches of 100 to a topic with one subscriber, until
+ * the sink has them all). The runtime's inspector samples the Worker's isolate; the profile is
+ * written as a `.cpuprofile` (open it in Chrome DevTools) and summed up here by function.
+ *
+ * "(idle)" is time the isolate waited: for the sink, and for local D1 and the local queues, which
+ * run in other isolates of the same process and are not in this profile.
+ *
+ * `-- --messages N` (default 2,400), `--out FILE` (default in the system's temporary folder).
+ */
+import { writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import WebSocket from "ws";
+import { startBenchBroker } from "./lib/broker";
+import { startSink } from "./lib/sink";
+
+const INSPECTOR_PORT = 9339;
+const TOPIC = "bench-profile";
+const TOP = 30;
+
+const { values } = parseArgs({
+  options: {
+    messages: { type: "string", default: "2400" },
+    out: { type: "string", default: join(tmpdir(), "switchboard.cpuprofile") },
+  },
+});
+const messages = Number(values.messages);
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** One DevTools-protocol session over the inspector's WebSocket. */
+async function inspect(url: string) {
+  const socket = new WebSocket(url);
+  await new Promise((resolve, reject) => {
+    socket.once("open", resolve);
+    socket.once("error", reject);
+  });
+  let nextId = 0;
+  const pending = new Map<number, (result: unknown) => void>();
+  socket.on("message", (data) => {
+    const reply = JSON.parse(String(data)) as { id?: number; result?: unknown };
+    if (reply.id !== undefined) pending.get(reply.id)?.(reply.result);
+  });
+  return {
+    send<T>(method: string, params: object = {}): Promise<T> {
+      const id = ++nextId;
+      socket.send(JSON.stringify({ id, method, params }));
+      return new Promise((resolve) => pending.set(id, resolve as (result: unknown) => void));
+    },
+    close: () => socket.close(),
+  };
+}
+
+/** Self time by function, and the share of the isolate's time it is. */
+function summarize(profile: Profile): string[] {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const self = new Map<string, number>();
+  let total = 0;
+  profile.samples.forEach((id, index) => {
+    const frame = byId.get(id)?.callFrame;
+    const delta = profile.timeDeltas[index] ?? 0;
+    total += delta;
+    if (!frame) return;
+    const where = frame.url ? ` ${frame.url.split("/").at(-1)}:${frame.lineNumber + 1}` : "";
+    const name = `${frame.functionName || "(anonymous)"}${where}`;
+    self.set(name, (self.get(name) ?? 0) + delta);
+  });
+  const rows = [...self].sort((a, b) => b[1] - a[1]).slice(0, TOP);
+  return [
+    `isolate time ${(total / 1000).toFixed(0)} ms; top ${TOP} functions by self time:`,
+    ...rows.map(
+      ([name, micros]) =>
+        `${(micros / 1000).toFixed(1).padStart(8)} ms ${((micros / total) * 100).toFixed(1).padStart(5)} %  ${name}`,
+    ),
+  ];
+}
+
+async function main(): Promise<void> {
+  const sink = await startSink();
+  const broker = await startBenchBroker(undefined, { inspectorPort: INSPECTOR_PORT });
+  try {
+    const admin = { token: broker.adminToken };
+    await broker.http.expect(201, "POST", "/v1/topics", { ...admin, json: { name: TOPIC } });
+    await broker.http.expect(201, "POST", `/v1/topics/${TOPIC}/subscribers`, {
+      ...admin,
+      json: { url: `${sink.url}/profile` },
+    });
+    let sequence = 0;
+    const run = async (count: number) => {
+      sink.reset("profile");
+      for (let sent = 0; sent < count; sent += 100) {
+        const batch = Array.from({ length: Math.min(100, count - sent) }, () => ({
+          body: { orderId: sequence, category: "food", total: 12.5, currency: "EUR" },
+          idempotencyKey: `profile-${sequence++}`,
+        }));
+        await broker.http.expect(202, "POST", `/v1/topics/${TOPIC}/messages/batch`, {
+          token: broker.publishToken,
+          json: { messages: batch },
+        });
+      }
+      await sink.waitFor("profile", count, 180_000);
+    };
+    await run(200);
+
+    const targets = (await (await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json`)).json()) as {
+      webSocketDebuggerUrl: string;
+    }[];
+    const target = targets[0];
+    if (!target) throw new Error("the runtime's inspector lists no Worker");
+    const session = await inspect(target.webSocketDebuggerUrl);
+    await session.send("Profiler.enable");
+    await session.send("Profiler.setSamplingInterval", { interval: 200 });
+    await session.send("Profiler.start");
+    const started = performance.now();
+    await run(messages);
+    const elapsed = performance.now() - started;
+    const { profile } = await session.send<{ profile: Profile }>("Profiler.stop");
+    session.close();
+
+    await writeFile(values.out, JSON.stringify(profile));
+    console.log(`${messages} messages delivered in ${elapsed.toFixed(0)} ms`);
+    for (const row of summarize(profile)) console.log(row);
+    console.log(`profile: ${values.out}`);
+  } finally {
+    await broker.dispose();
+    await sink.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
