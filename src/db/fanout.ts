@@ -71,17 +71,19 @@ const MARK_DISPATCHED = `UPDATE messages
 SET state = 'dispatched', matched = r.value ->> 'matched', filtered = r.value ->> 'filtered'
 FROM json_each(?1) AS r
 WHERE messages.id = r.value ->> 'id'`;
-// ?1 JSON: [[messageId, [subscriberId, ...]], ...], ?2 now. `WHERE true` keeps SQLite from reading
-// the upsert's ON as a join's.
+// ?1 JSON: [[messageId, subscriberId], ...], ?2 now. Flat pairs: with a message's ids nested in
+// one element, SQLite would read that whole element again for each of its rows. `WHERE true`
+// keeps SQLite from reading the upsert's ON as a join's.
 const OPEN_DELIVERIES = `INSERT INTO deliveries (message_id, subscriber_id, state, attempts,
   last_status, last_error, last_attempt_at, next_attempt_at, created_at)
-SELECT r.value ->> 0, s.value, 'pending', 0, NULL, NULL, NULL, ?2, ?2
-FROM json_each(?1) AS r, json_each(r.value, '$[1]') AS s
+SELECT p.value ->> 0, p.value ->> 1, 'pending', 0, NULL, NULL, NULL, ?2, ?2
+FROM json_each(?1) AS p
 WHERE true
 ON CONFLICT DO NOTHING`;
 
-/** An id's characters in a JSON list: quoted, with its comma. Ids are ASCII. */
-const idChars = (id: string) => id.length + 3;
+/** A pair's characters in the JSON list: both ids quoted, brackets and commas. Ids are ASCII. */
+const pairChars = ([messageId, subscriberId]: [string, string]) =>
+  messageId.length + subscriberId.length + 8;
 
 /**
  * Marks each message dispatched with its counts and opens one pending delivery per match, in one
@@ -99,16 +101,11 @@ export async function recordFanout(
     matched: result.matchedSubscriberIds.length,
     filtered: result.filtered,
   }));
-  // One pair per message; a fan-out to many thousands of subscribers is split across statements.
   const pairs = results.flatMap((result) =>
-    jsonChunks(result.matchedSubscriberIds, idChars).map((ids): [string, string[]] => [
-      result.messageId,
-      ids,
-    ]),
+    result.matchedSubscriberIds.map((id): [string, string] => [result.messageId, id]),
   );
-  const opens = jsonChunks(pairs, ([messageId, ids]) =>
-    ids.reduce((sum, id) => sum + idChars(id), idChars(messageId) + 4),
-  );
+  // A fan-out to many thousands of subscribers is split across statements.
+  const opens = jsonChunks(pairs, pairChars);
   await d1.batch([
     d1.prepare(MARK_DISPATCHED).bind(JSON.stringify(counts)),
     ...opens.map((part) => d1.prepare(OPEN_DELIVERIES).bind(JSON.stringify(part), now)),
