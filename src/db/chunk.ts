@@ -1,6 +1,3 @@
-/** D1 binds at most 100 parameters per statement; multi-row writes are split to stay under it. */
-export const PARAMETERS_PER_STATEMENT = 100;
-
 /** Splits `items` into runs of at most `size`. */
 export function chunk<T>(items: readonly T[], size: number): T[][] {
   const chunks: T[][] = [];
@@ -8,7 +5,29 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
   return chunks;
 }
 
-/** How many rows of `columns` bound values fit in one statement. */
-export function rowsPerStatement(columns: number): number {
-  return Math.max(1, Math.floor(PARAMETERS_PER_STATEMENT / columns));
+/**
+ * Splits `items`, in order, into runs whose sizes add up to at most `maxSize` and that hold at
+ * most `maxCount` items. An item larger than `maxSize` gets a run of its own.
+ */
+export function packBySize<T>(
+  items: readonly T[],
+  sizeOf: (item: T) => number,
+  maxSize: number,
+  maxCount = Number.POSITIVE_INFINITY,
+): T[][] {
+  const runs: T[][] = [];
+  let current: T[] = [];
+  let size = 0;
+  for (const item of items) {
+    const itemSize = sizeOf(item);
+    if (current.length > 0 && (current.length === maxCount || size + itemSize > maxSize)) {
+      runs.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(item);
+    size += itemSize;
+  }
+  if (current.length > 0) runs.push(current);
+  return runs;
 }

@@ -9,6 +9,8 @@
  * with a fan-out are split with {@link jsonChunks}.
  */
 
+import { packBySize } from "./chunk";
+
 /** The rows of a statement's result, typed as the statement's column aliases say. */
 export function rowsOf<T>(result: D1Result<unknown> | undefined): T[] {
   return (result?.results ?? []) as T[];
@@ -18,27 +20,14 @@ export function rowsOf<T>(result: D1Result<unknown> | undefined): T[] {
 export const JSON_PARAMETER_MAX_CHARS = 1_000_000;
 
 /**
- * Splits `items` into runs whose JSON stays within `maxChars`, each run at least one item long.
- * `charsOf` is an item's length in the JSON, separators aside.
+ * Splits `items` into runs whose JSON list stays within `maxChars`, each run at least one item
+ * long. `charsOf` is an item's length in the JSON, separators aside.
  */
 export function jsonChunks<T>(
   items: readonly T[],
   charsOf: (item: T) => number,
   maxChars = JSON_PARAMETER_MAX_CHARS,
 ): T[][] {
-  const chunks: T[][] = [];
-  let current: T[] = [];
-  let size = 2;
-  for (const item of items) {
-    const chars = charsOf(item) + 1;
-    if (current.length > 0 && size + chars > maxChars) {
-      chunks.push(current);
-      current = [];
-      size = 2;
-    }
-    current.push(item);
-    size += chars;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
+  // Each item takes a comma; the brackets take two.
+  return packBySize(items, (item) => charsOf(item) + 1, maxChars - 2);
 }

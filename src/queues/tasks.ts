@@ -3,6 +3,7 @@
  * inline when it is small; a large one is stored once in D1 and the task carries only a reference.
  */
 import { z } from "zod";
+import { packBySize } from "../db/chunk";
 import { HTTP_METHODS } from "../db/schema";
 
 const StringMap = z.record(z.string(), z.string());
@@ -92,24 +93,7 @@ export function chunkForSendBatch<T>(
   tasks: readonly T[],
   sizeOf: (task: T) => number = taskSize,
 ): T[][] {
-  const chunks: T[][] = [];
-  let current: T[] = [];
-  let bytes = 0;
-  for (const task of tasks) {
-    const size = sizeOf(task);
-    if (
-      current.length > 0 &&
-      (current.length === SEND_BATCH_MAX_MESSAGES || bytes + size > SEND_BATCH_MAX_BYTES)
-    ) {
-      chunks.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(task);
-    bytes += size;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
+  return packBySize(tasks, sizeOf, SEND_BATCH_MAX_BYTES, SEND_BATCH_MAX_MESSAGES);
 }
 
 /**
