@@ -1,7 +1,7 @@
 /**
- * The dead-letter queue's consumer. Three things arrive here: dead deliveries that the delivery
- * consumer could not record itself; delivery tasks the platform moved here after the queue's
- * retries ran out; and fan-out tasks likewise. Deliveries are recorded as dead letters, visible
+ * The dead-letter queue's consumer. Three things arrive here: finished deliveries (dead,
+ * delivered or cancelled) that the delivery consumer could not record itself; delivery tasks the
+ * platform moved here after the queue's retries ran out; and fan-out tasks likewise. Deliveries are recorded as dead letters, visible
  * and replayable; a fan-out task is put back on the fan-out queue a bounded number of times.
  * It never throws.
  */
@@ -19,6 +19,8 @@ import {
   type DeliveryTask,
   DeliveryTaskSchema,
   FanoutTaskSchema,
+  type SettledRecord,
+  SettledRecordSchema,
 } from "../queues/tasks";
 
 /** A fan-out task goes back to its queue this many times, an hour apart, before it is given up. */
@@ -29,12 +31,18 @@ const RETRY_SECONDS = 60;
 /** Handles one batch from the dead-letter queue. */
 export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const records: { message: Message<unknown>; record: DeadRecord }[] = [];
+  const settled: { message: Message<unknown>; record: SettledRecord }[] = [];
   const exhausted: { message: Message<unknown>; task: DeliveryTask }[] = [];
 
   for (const message of batch.messages) {
     const dead = DeadRecordSchema.safeParse(message.body);
     if (dead.success) {
       records.push({ message, record: dead.data });
+      continue;
+    }
+    const finished = SettledRecordSchema.safeParse(message.body);
+    if (finished.success) {
+      settled.push({ message, record: finished.data });
       continue;
     }
     const delivery = DeliveryTaskSchema.safeParse(message.body);
@@ -50,10 +58,11 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: E
     logError("dead_letter.unknown_body", { id: message.id });
     message.ack();
   }
-  if (records.length + exhausted.length === 0) return;
+  if (records.length + settled.length + exhausted.length === 0) return;
 
   const pending = [
     ...records.map(({ message }) => message),
+    ...settled.map(({ message }) => message),
     ...exhausted.map(({ message }) => message),
   ];
   try {
@@ -64,6 +73,7 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: E
     const now = Date.now();
     const outcomes = [
       ...records.map(({ record }) => fromRecord(record)),
+      ...settled.map(({ record }) => fromSettled(record)),
       ...exhausted.map(({ task }) => {
         const attempts =
           context.states.get(deliveryKey(task.messageId, task.subscriberId))?.attempts ?? 0;
@@ -98,6 +108,11 @@ function fromRecord(record: DeadRecord): DeliveryOutcome {
       payload: record.payload,
     },
   };
+}
+
+function fromSettled(record: SettledRecord): DeliveryOutcome {
+  const { kind: _kind, ...outcome } = record;
+  return { ...outcome, nextAttemptAt: null };
 }
 
 function fromExhaustedTask(task: DeliveryTask, attempts: number): DeliveryOutcome {

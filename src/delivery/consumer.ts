@@ -22,6 +22,7 @@ import {
   DeliveryTaskSchema,
   type MessageContent,
   parseStoredContent,
+  type SettledRecord,
 } from "../queues/tasks";
 import { type AttemptResult, decide, sendAttempt } from "./attempt";
 import { buildDeliveryRequest, signingSecrets } from "./request";
@@ -263,12 +264,13 @@ async function recordWithOneRetry(d1: D1Database, plans: Plan[], now: number): P
 }
 
 /**
- * Acks or retries each message. When the outcomes could not be written, a dead delivery is handed
- * to the dead-letter queue to be recorded there (or retried if even that fails), so that it is
- * never acknowledged without a trace.
+ * Acks or retries each message. When the outcomes could not be written, a finished delivery
+ * (delivered, cancelled or dead) is handed to the dead-letter queue to be recorded there, so that
+ * it is never acknowledged without a trace; if even that fails, it is retried (a delivered one may
+ * then reach its subscriber twice, under one `webhook-id`).
  */
 async function settle(work: Work[], plans: Plan[], recorded: boolean, env: Env): Promise<void> {
-  const unrecordedDead: { message: Message<unknown>; record: DeadRecord }[] = [];
+  const unrecorded: { message: Message<unknown>; record: DeadRecord | SettledRecord }[] = [];
   work.forEach(({ message, task }, index) => {
     const plan = plans[index];
     if (!plan || plan.kind === "skip") {
@@ -277,21 +279,41 @@ async function settle(work: Work[], plans: Plan[], recorded: boolean, env: Env):
       message.retry({ delaySeconds: INTERNAL_RETRY_SECONDS });
     } else if (plan.retrySeconds !== undefined) {
       message.retry({ delaySeconds: plan.retrySeconds });
-    } else if (plan.outcome.state === "dead" && !recorded) {
-      unrecordedDead.push({ message, record: deadRecord(task, plan.outcome, plan.gone ?? false) });
-    } else {
+    } else if (recorded) {
       message.ack();
+    } else {
+      const { outcome } = plan;
+      const record =
+        outcome.state === "dead"
+          ? deadRecord(task, outcome, plan.gone ?? false)
+          : settledRecord(outcome);
+      if (record) unrecorded.push({ message, record });
+      else message.retry({ delaySeconds: INTERNAL_RETRY_SECONDS });
     }
   });
-  if (unrecordedDead.length === 0) return;
+  if (unrecorded.length === 0) return;
   try {
-    await env.DEAD_LETTER_QUEUE.sendBatch(unrecordedDead.map(({ record }) => ({ body: record })));
-    for (const { message } of unrecordedDead) message.ack();
+    await env.DEAD_LETTER_QUEUE.sendBatch(unrecorded.map(({ record }) => ({ body: record })));
+    for (const { message } of unrecorded) message.ack();
   } catch (error) {
     logError("delivery.dead_letter_handoff_failed", { error: String(error) });
-    for (const { message } of unrecordedDead)
-      message.retry({ delaySeconds: INTERNAL_RETRY_SECONDS });
+    for (const { message } of unrecorded) message.retry({ delaySeconds: INTERNAL_RETRY_SECONDS });
   }
+}
+
+/** The record of a delivered or cancelled delivery; undefined for any other state. */
+function settledRecord(outcome: DeliveryOutcome): SettledRecord | undefined {
+  if (outcome.state !== "delivered" && outcome.state !== "cancelled") return undefined;
+  return {
+    kind: "settled",
+    messageId: outcome.messageId,
+    subscriberId: outcome.subscriberId,
+    state: outcome.state,
+    attempts: outcome.attempts,
+    lastStatus: outcome.lastStatus,
+    lastError: outcome.lastError,
+    lastAttemptAt: outcome.lastAttemptAt,
+  };
 }
 
 function deadRecord(task: DeliveryTask, outcome: DeliveryOutcome, gone: boolean): DeadRecord {

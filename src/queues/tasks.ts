@@ -116,3 +116,20 @@ export const DeadRecordSchema = z.object({
   gone: z.boolean(),
 });
 export type DeadRecord = z.infer<typeof DeadRecordSchema>;
+
+/**
+ * A delivered or cancelled delivery that the delivery consumer could not record in D1, handed to
+ * the dead-letter queue for its consumer to record, so that the message's status does not stay
+ * pending after the subscriber got it (or went away).
+ */
+export const SettledRecordSchema = z.object({
+  kind: z.literal("settled"),
+  messageId: z.string(),
+  subscriberId: z.string(),
+  state: z.enum(["delivered", "cancelled"]),
+  attempts: z.number().int(),
+  lastStatus: z.number().int().nullable(),
+  lastError: z.string().nullable(),
+  lastAttemptAt: z.number().nullable(),
+});
+export type SettledRecord = z.infer<typeof SettledRecordSchema>;

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import packageJson from "../../package.json";
 import { DeadLetterList } from "../../src/api/schemas/dead-letters";
 import { RotatedSecret, Subscriber } from "../../src/api/schemas/subscribers";
-import { DeadRecordSchema, type DeliveryTask } from "../../src/queues/tasks";
+import { DeadRecordSchema, type DeliveryTask, SettledRecordSchema } from "../../src/queues/tasks";
 import { call, expectJson, seedSubscriber, seedTopic } from "../harness";
 import {
   answering,
@@ -501,7 +501,7 @@ describe("delivery when D1 is broken", () => {
     expect(await deliveryOf(messageId)).toMatchObject({ state: "delivered", attempts: 1 });
   });
 
-  it("acks, retries and hands dead deliveries to the dead-letter queue when the write fails", async () => {
+  it("acks, retries and hands finished deliveries to the dead-letter queue when the write fails", async () => {
     const { name: topic } = await seedTopic();
     const ok = await seedSubscriber(topic, { url: "https://ok.example.com/" });
     const failing = await seedSubscriber(topic, { url: "https://failing.example.com/" });
@@ -525,8 +525,11 @@ describe("delivery when D1 is broken", () => {
     expect(outcomeOf(failing.id)).toMatchObject({ kind: "retry" });
     expect(outcomeOf(gone.id)).toEqual({ kind: "ack" });
 
-    const records = deadLetterQueue.bodies().map((body) => DeadRecordSchema.parse(body));
-    expect(records).toEqual([
+    const bodies = deadLetterQueue.bodies();
+    const dead = bodies.flatMap((body) => DeadRecordSchema.safeParse(body).data ?? []);
+    const settled = bodies.flatMap((body) => SettledRecordSchema.safeParse(body).data ?? []);
+    expect(bodies).toHaveLength(2);
+    expect(dead).toEqual([
       expect.objectContaining({
         kind: "dead",
         messageId,
@@ -537,25 +540,59 @@ describe("delivery when D1 is broken", () => {
         gone: true,
       }),
     ]);
+    expect(settled).toEqual([
+      expect.objectContaining({
+        kind: "settled",
+        messageId,
+        subscriberId: ok.id,
+        state: "delivered",
+        attempts: 1,
+        lastStatus: 200,
+      }),
+    ]);
+    expect(await messageStatus(messageId)).toMatchObject({
+      deliveries: expect.arrayContaining([
+        expect.objectContaining({ subscriberId: ok.id, state: "pending" }),
+      ]),
+    });
 
     // The dead-letter consumer records what the delivery consumer could not.
-    const { batch: dlqBatch } = await consumeDeadLetters(records);
-    expect(dlqBatch.messages[0]?.outcome()).toEqual({ kind: "ack" });
+    const { batch: dlqBatch } = await consumeDeadLetters(bodies);
+    expect(dlqBatch.messages.map((m) => m.outcome())).toEqual([{ kind: "ack" }, { kind: "ack" }]);
     expect(await deadLettersOf(gone.id)).toEqual([
       expect.objectContaining({ messageId, lastStatus: 410, attempts: 1 }),
     ]);
+    expect(await messageStatus(messageId)).toMatchObject({
+      deliveries: expect.arrayContaining([
+        expect.objectContaining({
+          subscriberId: ok.id,
+          state: "delivered",
+          attempts: 1,
+          lastStatus: 200,
+        }),
+      ]),
+    });
     const view = await expectJson(await call("GET", `/v1/subscribers/${gone.id}`), 200, Subscriber);
     expect(view.active).toBe(false);
   });
 
-  it("retries a dead delivery when neither D1 nor the dead-letter queue takes it", async () => {
-    const { task } = await oneDelivery();
-    const d1 = countingD1(env.DB, isWrite);
-    const deadLetterQueue = recordingQueue();
-    deadLetterQueue.failWith(new Error("Queue send failed"));
-    const { batch } = await deliver([task], answering(410).fetch, { db: d1.db, deadLetterQueue });
-    expect(batch.messages[0]?.outcome()).toMatchObject({ kind: "retry" });
-  });
+  it.each([
+    ["dead", 410],
+    ["delivered", 200],
+  ])(
+    "retries a %s delivery when neither D1 nor the dead-letter queue takes it",
+    async (_, status) => {
+      const { task } = await oneDelivery();
+      const d1 = countingD1(env.DB, isWrite);
+      const deadLetterQueue = recordingQueue();
+      deadLetterQueue.failWith(new Error("Queue send failed"));
+      const { batch } = await deliver([task], answering(status).fetch, {
+        db: d1.db,
+        deadLetterQueue,
+      });
+      expect(batch.messages[0]?.outcome()).toMatchObject({ kind: "retry" });
+    },
+  );
 });
 
 describe("a late duplicate of a task whose delivery is dead", () => {
