@@ -33,7 +33,6 @@ app.use(async (c, next) => {
   const requestId = newId("req");
   c.set("requestId", requestId);
   c.set("config", readConfig(c.env));
-  c.set("db", openDatabase(c.env.DB));
   await next();
   c.header("x-request-id", requestId);
 });
@@ -43,6 +42,7 @@ app.get("/healthz", (c) => c.json({ ok: true }, 200));
 // Env types every binding as present, but a deployment can lack one: fail closed, as for secrets.
 app.use("/v1/*", async (c, next) => {
   if (!c.env.DB) throw new ApiError("not_configured", "The D1 binding DB is not configured");
+  c.set("db", openDatabase(c.env.DB));
   await next();
 });
 
