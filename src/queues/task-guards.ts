@@ -55,50 +55,39 @@ function hasEnumerableSymbol(value: object): boolean {
 }
 
 /**
- * `z.record(z.string(), z.string())`: own enumerable keys only, into a fresh object. zod skips an
- * own `__proto__` key without checking its value, lest it replace the copy's prototype.
+ * `z.record(z.string(), item)`: own enumerable keys only, into a fresh object. zod skips an own
+ * `__proto__` key without checking its value, lest it replace the copy's prototype.
  */
-function readStringMap(value: unknown): StringMap | undefined {
+function readRecord<T>(
+  value: unknown,
+  readItem: (item: unknown) => T | undefined,
+): Record<string, T> | undefined {
   if (!isPlainObject(value) || hasEnumerableSymbol(value)) return undefined;
-  const map: StringMap = {};
+  const record: Record<string, T> = {};
   for (const key of Object.keys(value)) {
     if (key === "__proto__") continue;
-    const item = value[key];
-    if (typeof item !== "string") return undefined;
-    map[key] = item;
+    const item = readItem(value[key]);
+    if (item === undefined) return undefined;
+    record[key] = item;
   }
-  return map;
+  return record;
 }
 
-/** `z.array(z.string())` builds a new array; a hole reads as `undefined` and fails. */
-function readStringArray(value: unknown[]): string[] | undefined {
+function readString(value: unknown): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+/** A string, or `z.array(z.string())`, which builds a new array; a hole reads as `undefined`. */
+function readQueryValue(value: unknown): string | string[] | undefined {
+  if (typeof value === "string") return value;
+  if (!Array.isArray(value)) return undefined;
   const items = new Array<string>(value.length);
   for (let i = 0; i < value.length; i++) {
-    const item = value[i];
+    const item: unknown = value[i];
     if (typeof item !== "string") return undefined;
     items[i] = item;
   }
   return items;
-}
-
-/** Like {@link readStringMap}, with each value a string or an array of strings. */
-function readQuery(value: unknown): Query | undefined {
-  if (!isPlainObject(value) || hasEnumerableSymbol(value)) return undefined;
-  const query: Query = {};
-  for (const key of Object.keys(value)) {
-    if (key === "__proto__") continue;
-    const item = value[key];
-    if (typeof item === "string") {
-      query[key] = item;
-    } else if (Array.isArray(item)) {
-      const items = readStringArray(item);
-      if (items === undefined) return undefined;
-      query[key] = items;
-    } else {
-      return undefined;
-    }
-  }
-  return query;
 }
 
 /**
@@ -136,11 +125,11 @@ function readContent(value: unknown): MessageContent | null | undefined {
   if (!isObject(value)) return undefined;
   const body = readBody(value.body);
   if (body === undefined) return undefined;
-  const headers = readStringMap(value.headers);
+  const headers: StringMap | undefined = readRecord(value.headers, readString);
   if (headers === undefined) return undefined;
-  const query = readQuery(value.query);
+  const query: Query | undefined = readRecord(value.query, readQueryValue);
   if (query === undefined) return undefined;
-  const pathParams = readStringMap(value.pathParams);
+  const pathParams: StringMap | undefined = readRecord(value.pathParams, readString);
   if (pathParams === undefined) return undefined;
   const method = value.method;
   if (method !== null && !METHODS.has(method)) return undefined;
