@@ -10,6 +10,7 @@
  * `-- --messages N` (default 2,400), `--out FILE` (default in the system's temporary folder).
  */
 import { writeFile } from "node:fs/promises";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -17,7 +18,6 @@ import WebSocket from "ws";
 import { startBenchBroker } from "./lib/broker";
 import { startSink } from "./lib/sink";
 
-const INSPECTOR_PORT = 9339;
 const TOPIC = "bench-profile";
 const TOP = 30;
 
@@ -87,9 +87,19 @@ function summarize(profile: Profile): string[] {
   ];
 }
 
+/** A loopback port nothing listens on now, for the runtime's inspector. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 async function main(): Promise<void> {
   const sink = await startSink();
-  const broker = await startBenchBroker(undefined, { inspectorPort: INSPECTOR_PORT });
+  const inspectorPort = await freePort();
+  const broker = await startBenchBroker(undefined, { inspectorPort });
   try {
     const admin = { token: broker.adminToken };
     await broker.http.expect(201, "POST", "/v1/topics", { ...admin, json: { name: TOPIC } });
@@ -114,7 +124,7 @@ async function main(): Promise<void> {
     };
     await run(200);
 
-    const targets = (await (await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json`)).json()) as {
+    const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()) as {
       webSocketDebuggerUrl: string;
     }[];
     const target = targets[0];
