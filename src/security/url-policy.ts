@@ -38,6 +38,16 @@ export function checkSubscriberUrl(
   // The URL is stored as written, and D1 cannot store a lone surrogate (it would read back as
   // replacement characters, a different URL from the one checked here).
   if (!raw.isWellFormed()) return refuse("URL contains a lone surrogate (U+D800–U+DFFF)");
+  // The parser would drop tabs and line breaks, trim spaces and encode the rest, so the URL
+  // delivered to would not be the one stored and read back; invisible format characters (zero
+  // widths, bidirectional overrides) can make one URL look like another.
+  const hidden = HIDDEN_CHARACTER.exec(raw);
+  if (hidden) {
+    const code = hidden[0].codePointAt(0)?.toString(16).toUpperCase().padStart(4, "0");
+    return refuse(
+      `URL contains U+${code} (a control, space or invisible character) at position ${hidden.index}; percent-encode it`,
+    );
+  }
   const url = URL.parse(raw);
   if (url === null) return refuse("URL is not a valid absolute URL");
   if (url.protocol !== "http:" && url.protocol !== "https:") {
@@ -65,6 +75,8 @@ export function checkSubscriberUrl(
   if (nonPublic !== undefined) return refuse(`URL host ${host} is ${nonPublic}; ${PUBLIC_ONLY}`);
   return { ok: true, url };
 }
+
+const HIDDEN_CHARACTER = /[\p{Cc}\p{Cf}\p{Z}]/u;
 
 function refuse(reason: string): UrlPolicyResult {
   return { ok: false, reason };

@@ -451,6 +451,32 @@ const UNICODE: Row[] = [
     refuse("POST", SUBSCRIBERS, rawJson(`{"url":"${HOOK}/\\ud800"}`), 400, "invalid_url", "url"),
   ],
   [
+    "CRLF in a subscriber URL",
+    refuse("POST", SUBSCRIBERS, { json: { url: `${HOOK}/a\r\nb` } }, 400, "invalid_url", "url"),
+  ],
+  [
+    "a zero-width space in a subscriber URL's host",
+    refuse(
+      "PATCH",
+      SUBSCRIBER,
+      { json: { url: "https://ho\u200bok.example.com/" } },
+      400,
+      "invalid_url",
+      "url",
+    ),
+  ],
+  [
+    "a right-to-left override in a subscriber URL",
+    refuse(
+      "POST",
+      SUBSCRIBERS,
+      { json: { url: `${HOOK}/\u202egnp.exe` } },
+      400,
+      "invalid_url",
+      "url",
+    ),
+  ],
+  [
     "a lone surrogate in a subscriber filter",
     refuse(
       "POST",

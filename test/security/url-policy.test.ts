@@ -47,7 +47,6 @@ describe("the URL parser the policy relies on", () => {
     "https://256.0.0.1/",
     "https://[fe80::1%25eth0]/",
     "https://[1::2::3]/",
-    "https://ex ample.com/",
   ])("fails to parse %s, so the policy refuses it as unparsable", (raw) => {
     expect(URL.parse(raw)).toBeNull();
     expect(reasonFor(raw)).toBe("URL is not a valid absolute URL");
@@ -304,9 +303,37 @@ describe("checkSubscriberUrl with public hosts only", () => {
     "https://",
     "https://[::1",
     "https://:tenant.example.com/",
-    "not a url",
+    "not-a-url",
   ])("refuses the unparsable %j", (raw) => {
     expect(reasonFor(raw)).toBe("URL is not a valid absolute URL");
+  });
+
+  it.each([
+    ["https://api.example.com/a\nb", "000A", 25],
+    ["https://api.exa\r\nmple.com/", "000D", 15],
+    ["https://api.exa\tmple.com/", "0009", 15],
+    [" https://api.example.com/", "0020", 0],
+    ["https://api.example.com/ ", "0020", 24],
+    ["https://ex ample.com/", "0020", 10],
+    ["https://api.example.com/a\u00a0b", "00A0", 25],
+    ["https://api.example.com/\u007f", "007F", 24],
+    ["https://api.example.com/\u0085", "0085", 24],
+    ["https://api\u200b.example.com/", "200B", 11],
+    ["https://api.example.com/\u200dhook", "200D", 24],
+    ["https://api.example.com/\u202egnp.exe", "202E", 24],
+    ["https://api.example.com/\ufeff", "FEFF", 24],
+  ])("refuses %j, whose U+%s the parser would drop or encode", (raw, code, position) => {
+    expect(reasonFor(raw)).toBe(
+      `URL contains U+${code} (a control, space or invisible character) at position ${position}; percent-encode it`,
+    );
+  });
+
+  it.each([
+    "https://例え.jp/パス?q=値",
+    "https://api.example.com/caf%C3%A9",
+    "https://api.example.com/a%20b",
+  ])("accepts %s: Unicode and percent-encoded characters are not hidden", (raw) => {
+    expect(checkSubscriberUrl(raw, publicOnly).ok).toBe(true);
   });
 });
 
