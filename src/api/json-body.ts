@@ -1,7 +1,8 @@
 /**
  * Route middleware for JSON bodies, run before validation so that each way a body can be wrong
  * gets its own problem: too large (413), not JSON by content type (415), not parseable (400
- * invalid_json). The parsed value is cached by Hono, so the validator does not parse it again.
+ * invalid_json). Hono caches the body's text, not the parsed value: the validator parses it a
+ * second time, a cost of microseconds per request against the clear problem this check gives.
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./context";

@@ -35,6 +35,13 @@ const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
 const publisher = requireAccess("publisher");
 const tags = ["Publishing"];
+/** What every publish route can answer: 202 with `result`, or the publish problems. */
+const publishResponses = <T extends z.ZodType>(result: T) => ({
+  202: { description: "Durably queued", ...json(result) },
+  ...commonErrors,
+  ...conflictError,
+  ...rateLimited,
+});
 const IdempotencyHeaders = z.object({
   "idempotency-key": IdempotencyKey.optional().openapi({
     description: "Same key and topic within 24 h: the first message's id, nothing published again",
@@ -55,12 +62,7 @@ export const messagesApi = createRouter()
         headers: IdempotencyHeaders,
         body: { ...json(Envelope), required: true },
       },
-      responses: {
-        202: { description: "Durably queued", ...json(PublishResult) },
-        ...commonErrors,
-        ...conflictError,
-        ...rateLimited,
-      },
+      responses: publishResponses(PublishResult),
     }),
     async (c) => {
       const { topic } = c.req.valid("param");
@@ -78,12 +80,7 @@ export const messagesApi = createRouter()
       security: publisherSecurity,
       middleware: [publisher, jsonBody({ maxBytes: MAX_BATCH_BYTES })] as const,
       request: { params: TopicParams, body: { ...json(PublishBatch), required: true } },
-      responses: {
-        202: { description: "Durably queued", ...json(PublishBatchResult) },
-        ...commonErrors,
-        ...conflictError,
-        ...rateLimited,
-      },
+      responses: publishResponses(PublishBatchResult),
     }),
     async (c) => {
       const { topic } = c.req.valid("param");
@@ -111,12 +108,7 @@ export const messagesApi = createRouter()
       security: publisherSecurity,
       middleware: [publisher] as const,
       request: { params: TopicParams, headers: IdempotencyHeaders },
-      responses: {
-        202: { description: "Durably queued", ...json(PublishResult) },
-        ...commonErrors,
-        ...conflictError,
-        ...rateLimited,
-      },
+      responses: publishResponses(PublishResult),
     }),
     async (c) => {
       const { topic } = c.req.valid("param");

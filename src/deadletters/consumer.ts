@@ -1,9 +1,9 @@
 /**
  * The dead-letter queue's consumer. Three things arrive here: finished deliveries (dead,
  * delivered or cancelled) that the delivery consumer could not record itself; delivery tasks the
- * platform moved here after the queue's retries ran out; and fan-out tasks likewise. Deliveries are recorded as dead letters, visible
- * and replayable; a fan-out task is put back on the fan-out queue a bounded number of times.
- * It never throws.
+ * platform moved here after the queue's retries ran out; and fan-out tasks likewise. Dead
+ * deliveries are recorded as dead letters, visible and replayable; a fan-out task is put back on
+ * the fan-out queue a bounded number of times. It never throws.
  */
 import {
   type DeliveryOutcome,

@@ -15,7 +15,7 @@ import { newId } from "../db/ids";
 import type { SubscriberRow } from "../db/schema";
 import { logError } from "../log";
 import { mapWithLimit } from "../queues/pool";
-import { readDeliveryTask } from "../queues/task-guards";
+import { readDeliveryTask, type Work as TaskWork, wellFormedTasks } from "../queues/task-guards";
 import {
   type DeadRecord,
   type DeliveryTask,
@@ -50,10 +50,7 @@ type Plan =
   | { kind: "internal" }
   | { kind: "record"; outcome: DeliveryOutcome; retrySeconds?: number; gone?: boolean };
 
-interface Work {
-  message: Message<unknown>;
-  task: DeliveryTask;
-}
+type Work = TaskWork<DeliveryTask>;
 
 /** Handles one batch from the delivery queue. */
 export async function handleDeliveryBatch(
@@ -61,17 +58,7 @@ export async function handleDeliveryBatch(
   env: Env,
   deps: DeliveryDeps = defaultDeps,
 ): Promise<void> {
-  const work: Work[] = [];
-  for (const message of batch.messages) {
-    const task = readDeliveryTask(message.body);
-    if (task) work.push({ message, task });
-    else {
-      // The schema, only to say what is wrong: the guard is its cheaper twin.
-      const error = DeliveryTaskSchema.safeParse(message.body).error?.message;
-      logError("delivery.malformed_task", { id: message.id, error });
-      message.ack();
-    }
-  }
+  const work = wellFormedTasks(batch, readDeliveryTask, DeliveryTaskSchema, "delivery");
   if (work.length === 0) return;
 
   try {

@@ -16,7 +16,7 @@ import {
 import type { FilterMessage } from "../filter";
 import { logError } from "../log";
 import { filterBody } from "../publish/body";
-import { readFanoutTask } from "../queues/task-guards";
+import { readFanoutTask, type Work as TaskWork, wellFormedTasks } from "../queues/task-guards";
 import {
   chunkForSendBatch,
   type DeliveryTask,
@@ -39,10 +39,7 @@ function internalRetrySeconds(attempts: number): number {
   return Math.min(300, 5 * 2 ** Math.max(0, attempts - 1));
 }
 
-interface Work {
-  message: Message<unknown>;
-  task: FanoutTask;
-}
+type Work = TaskWork<FanoutTask>;
 
 interface Planned {
   work: Work;
@@ -57,17 +54,7 @@ export async function handleFanoutBatch(
   env: Env,
   budget = DELIVERIES_PER_INVOCATION,
 ): Promise<void> {
-  const work: Work[] = [];
-  for (const message of batch.messages) {
-    const task = readFanoutTask(message.body);
-    if (task) work.push({ message, task });
-    else {
-      // The schema, only to say what is wrong: the guard is its cheaper twin.
-      const error = FanoutTaskSchema.safeParse(message.body).error?.message;
-      logError("fanout.malformed_task", { id: message.id, error });
-      message.ack();
-    }
-  }
+  const work = wellFormedTasks(batch, readFanoutTask, FanoutTaskSchema, "fanout");
   if (work.length === 0) return;
 
   let planned: Planned[];

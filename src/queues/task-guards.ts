@@ -5,7 +5,9 @@
  * accept exactly what the schemas accept and return what `safeParse` would, down to zod's quirks:
  * test/queues/task-guards.test.ts holds them equal.
  */
+import type { z } from "zod";
 import { HTTP_METHODS } from "../db/schema";
+import { logError } from "../log";
 import type { DeliveryTask, FanoutTask, MessageContent } from "./tasks";
 
 type Fields = Record<string, unknown>;
@@ -183,4 +185,34 @@ export function readDeliveryTask(value: unknown): DeliveryTask | undefined {
     task.replay = replay;
   }
   return task;
+}
+
+/** A queue message and the task it carries. */
+export interface Work<T> {
+  message: Message<unknown>;
+  task: T;
+}
+
+/**
+ * The batch's well-formed tasks, in order, as `read` takes them. A malformed one is logged as
+ * `<consumer>.malformed_task`, with the schema's account of what is wrong, and acked: no retry
+ * can mend it.
+ */
+export function wellFormedTasks<T>(
+  batch: MessageBatch<unknown>,
+  read: (value: unknown) => T | undefined,
+  schema: z.ZodType,
+  consumer: string,
+): Work<T>[] {
+  const work: Work<T>[] = [];
+  for (const message of batch.messages) {
+    const task = read(message.body);
+    if (task !== undefined) work.push({ message, task });
+    else {
+      const error = schema.safeParse(message.body).error?.message;
+      logError(`${consumer}.malformed_task`, { id: message.id, error });
+      message.ack();
+    }
+  }
+  return work;
 }
