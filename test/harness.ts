@@ -13,6 +13,7 @@ import { expect } from "vitest";
 import type { z } from "zod";
 import { ProblemSchema } from "../src/api/schemas/common";
 import {
+  Subscriber,
   type SubscriberInput,
   SubscriberList,
   SubscriberWithSecret,
@@ -156,42 +157,41 @@ export async function seedSubscriber(
 // Far more pages than any test file creates; a cursor that keeps repeating a page stops here.
 const MAX_PAGES = 500;
 
-/** Every topic, following `nextCursor` page by page. */
-export async function listAllTopics(limit = 200): Promise<Topic[]> {
-  const topics: Topic[] = [];
+/** A subscriber as `GET /v1/subscribers/{id}` shows it; fails the test on anything but 200. */
+export async function readSubscriber(id: string): Promise<Subscriber> {
+  return expectJson(await call("GET", `/v1/subscribers/${id}`), 200, Subscriber);
+}
+
+/** Every item of a listing at `path` (which has a query already), following `nextCursor`. */
+async function followPages<Page extends { nextCursor: string | null }, Item>(
+  path: string,
+  schema: z.ZodType<Page>,
+  itemsOf: (page: Page) => Item[],
+): Promise<Item[]> {
+  const items: Item[] = [];
   let cursor: string | null = null;
   let pages = 0;
   do {
     pages += 1;
     expect(pages, "the cursor never reached null").toBeLessThan(MAX_PAGES);
     const query: string = cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`;
-    const page = await expectJson(
-      await call("GET", `/v1/topics?limit=${limit}${query}`),
-      200,
-      TopicList,
-    );
-    topics.push(...page.topics);
+    const page: Page = await expectJson(await call("GET", `${path}${query}`), 200, schema);
+    items.push(...itemsOf(page));
     cursor = page.nextCursor;
   } while (cursor !== null);
-  return topics;
+  return items;
+}
+
+/** Every topic, following `nextCursor` page by page. */
+export function listAllTopics(limit = 200): Promise<Topic[]> {
+  return followPages(`/v1/topics?limit=${limit}`, TopicList, (page) => page.topics);
 }
 
 /** Every subscriber of a topic, following `nextCursor` page by page. */
-export async function listAllSubscribers(topic: string, limit = 200) {
-  const subscribers: SubscriberList["subscribers"] = [];
-  let cursor: string | null = null;
-  let pages = 0;
-  do {
-    pages += 1;
-    expect(pages, "the cursor never reached null").toBeLessThan(MAX_PAGES);
-    const query: string = cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`;
-    const page = await expectJson(
-      await call("GET", `/v1/topics/${topic}/subscribers?limit=${limit}${query}`),
-      200,
-      SubscriberList,
-    );
-    subscribers.push(...page.subscribers);
-    cursor = page.nextCursor;
-  } while (cursor !== null);
-  return subscribers;
+export function listAllSubscribers(topic: string, limit = 200) {
+  return followPages(
+    `/v1/topics/${topic}/subscribers?limit=${limit}`,
+    SubscriberList,
+    (page) => page.subscribers,
+  );
 }

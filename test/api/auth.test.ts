@@ -7,6 +7,7 @@ import {
   call,
   expectJson,
   expectProblem,
+  readSubscriber,
   seedSubscriber,
   tokens,
 } from "../harness";
@@ -67,11 +68,7 @@ describe("the publish token", () => {
 
 describe("refused callers", () => {
   it("changed nothing", async () => {
-    const current = await expectJson(
-      await call("GET", `/v1/subscribers/${subscriber.id}`),
-      200,
-      Subscriber,
-    );
+    const current = await readSubscriber(subscriber.id);
     expect(current).toEqual(subscriber);
     const stored = await expectJson(await call("GET", `/v1/topics/${topic}`), 200, Topic);
     expect(stored.subscriberCount).toBe(1);

@@ -4,13 +4,13 @@
  */
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { Subscriber } from "../../src/api/schemas/subscribers";
 import { Topic } from "../../src/api/schemas/topics";
 import {
   call,
   expectJson,
   expectProblem,
   listAllSubscribers,
+  readSubscriber,
   SUBSCRIBER_URL,
   seedSubscriber,
   seedTopic,
@@ -112,11 +112,7 @@ describe("a storage failure during a write", () => {
         env: failingWrites(),
       });
       await expectUnavailable(res);
-      const after = await expectJson(
-        await call("GET", `/v1/subscribers/${before.id}`),
-        200,
-        Subscriber,
-      );
+      const after = await readSubscriber(before.id);
       expect(after).toEqual(before);
     },
   );
@@ -127,11 +123,7 @@ describe("a storage failure during a write", () => {
       env: failingWrites(),
     });
     await expectUnavailable(res);
-    const after = await expectJson(
-      await call("GET", `/v1/subscribers/${before.id}`),
-      200,
-      Subscriber,
-    );
+    const after = await readSubscriber(before.id);
     expect(after).toEqual(before);
   });
 });

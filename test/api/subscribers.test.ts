@@ -11,6 +11,7 @@ import {
   expectJson,
   expectProblem,
   rawJson,
+  readSubscriber,
   SUBSCRIBER_URL,
   seedSubscriber,
   seedTopic,
@@ -18,10 +19,6 @@ import {
 
 /** `whsec_` and the base64 of 32 bytes. */
 const SECRET = /^whsec_[A-Za-z0-9+/]{43}=$/;
-
-async function read(id: string): Promise<Subscriber> {
-  return expectJson(await call("GET", `/v1/subscribers/${id}`), 200, Subscriber);
-}
 
 async function patch(id: string, json: unknown): Promise<Subscriber> {
   return expectJson(await call("PATCH", `/v1/subscribers/${id}`, { json }), 200, Subscriber);
@@ -75,7 +72,7 @@ describe("POST /v1/topics/{topic}/subscribers", () => {
     } satisfies SubscriberInput;
     const created = await seedSubscriber(undefined, input);
     expect(created).toMatchObject(input);
-    expect(await read(created.id)).toMatchObject(input);
+    expect(await readSubscriber(created.id)).toMatchObject(input);
   });
 
   it.each<[Partial<SubscriberInput>, Partial<Subscriber>]>([
@@ -104,7 +101,7 @@ describe("POST /v1/topics/{topic}/subscribers", () => {
     });
     const expected = { "x-api-key": "k", "x-trace": "Mixed Case Value" };
     expect(created.headers).toEqual(expected);
-    expect((await read(created.id)).headers).toEqual(expected);
+    expect((await readSubscriber(created.id)).headers).toEqual(expected);
   });
 
   // Names are case-insensitive, so two spellings of one name are one header.
@@ -170,7 +167,7 @@ describe("PATCH /v1/subscribers/{id}", () => {
     const updated = await patch(created.id, { description: "after" });
     expect(updated).toEqual({ ...before, description: "after", updatedAt: expect.any(String) });
     expect(Date.parse(updated.updatedAt)).toBeGreaterThanOrEqual(Date.parse(before.updatedAt));
-    expect(await read(created.id)).toEqual(updated);
+    expect(await readSubscriber(created.id)).toEqual(updated);
   });
 
   it("answers without the secret", async () => {
@@ -194,7 +191,7 @@ describe("PATCH /v1/subscribers/{id}", () => {
       baseDelaySeconds: 9,
       maxDelaySeconds: 43200,
     });
-    expect((await read(created.id)).retry).toEqual({
+    expect((await readSubscriber(created.id)).retry).toEqual({
       maxAttempts: 3,
       baseDelaySeconds: 9,
       maxDelaySeconds: 43200,
@@ -204,13 +201,13 @@ describe("PATCH /v1/subscribers/{id}", () => {
   it.each([null, ""])("clears the filter with %o", async (filter) => {
     const created = await seedSubscriber(undefined, { filter: 'body.kind == "a"' });
     expect((await patch(created.id, { filter })).filter).toBeNull();
-    expect((await read(created.id)).filter).toBeNull();
+    expect((await readSubscriber(created.id)).filter).toBeNull();
   });
 
   it("deactivates and reactivates", async () => {
     const created = await seedSubscriber();
     expect((await patch(created.id, { active: false })).active).toBe(false);
-    expect((await read(created.id)).active).toBe(false);
+    expect((await readSubscriber(created.id)).active).toBe(false);
     expect((await patch(created.id, { active: true })).active).toBe(true);
   });
 
@@ -224,7 +221,7 @@ describe("PATCH /v1/subscribers/{id}", () => {
       filter: "body.n > 3",
     } satisfies SubscriberPatch;
     expect(await patch(created.id, changes)).toMatchObject(changes);
-    expect(await read(created.id)).toMatchObject(changes);
+    expect(await readSubscriber(created.id)).toMatchObject(changes);
   });
 
   // The contract merges only `retry`; a headers map in a PATCH is the new map.
@@ -232,7 +229,7 @@ describe("PATCH /v1/subscribers/{id}", () => {
     const created = await seedSubscriber(undefined, { headers: { "x-old": "1" } });
     const updated = await patch(created.id, { headers: { "X-New": "2" } });
     expect(updated.headers).toEqual({ "x-new": "2" });
-    expect((await read(created.id)).headers).toEqual({ "x-new": "2" });
+    expect((await readSubscriber(created.id)).headers).toEqual({ "x-new": "2" });
   });
 
   it("clears the description with null", async () => {
@@ -303,7 +300,7 @@ describe("POST /v1/subscribers/{id}/rotate-secret", () => {
   it("leaves the rest of the subscriber as it was", async () => {
     const { secret: _secret, ...created } = await seedSubscriber();
     await call("POST", `/v1/subscribers/${created.id}/rotate-secret`);
-    expect(await read(created.id)).toEqual({ ...created, updatedAt: expect.any(String) });
+    expect(await readSubscriber(created.id)).toEqual({ ...created, updatedAt: expect.any(String) });
   });
 
   it("answers 404 for an unknown subscriber", async () => {

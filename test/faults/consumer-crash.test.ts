@@ -14,11 +14,10 @@
  */
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { Subscriber } from "../../src/api/schemas/subscribers";
 import { handleDeliveryBatch } from "../../src/delivery/consumer";
 import { handleFanoutBatch } from "../../src/fanout/consumer";
 import { DeadRecordSchema, DeliveryTaskSchema, SettledRecordSchema } from "../../src/queues/tasks";
-import { call, expectJson, seedSubscriber, seedTopic } from "../harness";
+import { readSubscriber, seedTopic } from "../harness";
 import {
   answering,
   consumeDeadLetters,
@@ -29,6 +28,7 @@ import {
   fanOut,
   insertSubscribers,
   messageBatch,
+  okFailingGone,
   publishAndFanOut,
   publishTask,
   recordingQueue,
@@ -150,19 +150,7 @@ describe("storage that throws while the consumer works", () => {
   );
 
   it("settles every delivery when recording the outcomes throws, and loses none of them", async () => {
-    const { name: topic } = await seedTopic();
-    const ok = await seedSubscriber(topic, { url: "https://ok.example.com/" });
-    const failing = await seedSubscriber(topic, { url: "https://failing.example.com/" });
-    const gone = await seedSubscriber(topic, { url: "https://gone.example.com/" });
-    const { messageId, tasks } = await publishAndFanOut(topic, { body: 1 });
-    const statusOf: Record<string, number> = {
-      "ok.example.com": 200,
-      "failing.example.com": 503,
-      "gone.example.com": 410,
-    };
-    const fetch = stubFetch(
-      (request) => new Response(null, { status: statusOf[new URL(request.url).host] ?? 200 }),
-    );
+    const { ok, failing, gone, messageId, tasks, fetch } = await okFailingGone(503);
     // The read works; every write throws, the broker's one retry of it included.
     const db = throwingBatches(
       (index) => index >= 1,
@@ -196,7 +184,7 @@ describe("storage that throws while the consumer works", () => {
       expect.objectContaining({ messageId, lastStatus: 410 }),
     ]);
     expect(await deliveryOf(messageId, ok.id)).toMatchObject({ state: "delivered", attempts: 1 });
-    const view = await expectJson(await call("GET", `/v1/subscribers/${gone.id}`), 200, Subscriber);
+    const view = await readSubscriber(gone.id);
     expect(view.active).toBe(false);
   });
 

@@ -8,9 +8,9 @@ import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import packageJson from "../../package.json";
 import { DeadLetterList } from "../../src/api/schemas/dead-letters";
-import { RotatedSecret, Subscriber } from "../../src/api/schemas/subscribers";
+import { RotatedSecret } from "../../src/api/schemas/subscribers";
 import { DeadRecordSchema, type DeliveryTask, SettledRecordSchema } from "../../src/queues/tasks";
-import { call, expectJson, seedSubscriber, seedTopic } from "../harness";
+import { call, expectJson, readSubscriber, seedSubscriber, seedTopic } from "../harness";
 import {
   answering,
   consumeDeadLetters,
@@ -21,6 +21,7 @@ import {
   insertSubscribers,
   isWrite,
   messageStatus,
+  okFailingGone,
   oneDelivery,
   publishAndFanOut,
   publishTask,
@@ -315,11 +316,7 @@ describe("what an answer does", () => {
       attempts: 1,
       lastStatus: 410,
     });
-    const view = await expectJson(
-      await call("GET", `/v1/subscribers/${subscriber.id}`),
-      200,
-      Subscriber,
-    );
+    const view = await readSubscriber(subscriber.id);
     expect(view.active).toBe(false);
     expect(await deadLettersOf(subscriber.id)).toEqual([
       expect.objectContaining({ messageId: first.messageId, lastStatus: 410 }),
@@ -373,7 +370,7 @@ describe("a subscriber that changed meanwhile", () => {
     [
       "gone with its topic",
       async (id: string) => {
-        const view = await expectJson(await call("GET", `/v1/subscribers/${id}`), 200, Subscriber);
+        const view = await readSubscriber(id);
         return call("DELETE", `/v1/topics/${view.topic}`);
       },
     ],
@@ -502,19 +499,7 @@ describe("delivery when D1 is broken", () => {
   });
 
   it("acks, retries and hands finished deliveries to the dead-letter queue when the write fails", async () => {
-    const { name: topic } = await seedTopic();
-    const ok = await seedSubscriber(topic, { url: "https://ok.example.com/" });
-    const failing = await seedSubscriber(topic, { url: "https://failing.example.com/" });
-    const gone = await seedSubscriber(topic, { url: "https://gone.example.com/" });
-    const { messageId, tasks } = await publishAndFanOut(topic, { body: 1 });
-    const statusOf: Record<string, number> = {
-      "ok.example.com": 200,
-      "failing.example.com": 500,
-      "gone.example.com": 410,
-    };
-    const fetch = stubFetch(
-      (request) => new Response(null, { status: statusOf[new URL(request.url).host] ?? 200 }),
-    );
+    const { topic, ok, failing, gone, messageId, tasks, fetch } = await okFailingGone(500);
     const d1 = countingD1(env.DB, isWrite);
 
     const { batch, deadLetterQueue } = await deliver(tasks, fetch.fetch, { db: d1.db });
@@ -572,7 +557,7 @@ describe("delivery when D1 is broken", () => {
         }),
       ]),
     });
-    const view = await expectJson(await call("GET", `/v1/subscribers/${gone.id}`), 200, Subscriber);
+    const view = await readSubscriber(gone.id);
     expect(view.active).toBe(false);
   });
 

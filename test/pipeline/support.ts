@@ -471,3 +471,24 @@ export async function oneDelivery(
   if (!task) throw new Error("the message was not fanned out");
   return { topic, subscriber, messageId, task };
 }
+
+/**
+ * One message fanned out to three subscribers whose endpoints answer 200, `failingStatus` and
+ * 410, with the fetch that answers so: a batch with one of each outcome.
+ */
+export async function okFailingGone(failingStatus: number) {
+  const { name: topic } = await seedTopic();
+  const ok = await seedSubscriber(topic, { url: "https://ok.example.com/" });
+  const failing = await seedSubscriber(topic, { url: "https://failing.example.com/" });
+  const gone = await seedSubscriber(topic, { url: "https://gone.example.com/" });
+  const { messageId, tasks } = await publishAndFanOut(topic, { body: 1 });
+  const statusOf: Record<string, number> = {
+    "ok.example.com": 200,
+    "failing.example.com": failingStatus,
+    "gone.example.com": 410,
+  };
+  const fetch = stubFetch(
+    (request) => new Response(null, { status: statusOf[new URL(request.url).host] ?? 200 }),
+  );
+  return { topic, ok, failing, gone, messageId, tasks, fetch };
+}
