@@ -6,6 +6,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { type DeadLetter, DeadLetterList, Replayed } from "../../src/api/schemas/dead-letters";
 import type { SubscriberWithSecret } from "../../src/api/schemas/subscribers";
+import { chunk } from "../../src/db/chunk";
 import { type DeadRecord, DeliveryTaskSchema, FanoutTaskSchema } from "../../src/queues/tasks";
 import { call, expectJson, expectProblem, seedSubscriber, seedTopic } from "../harness";
 import {
@@ -301,9 +302,7 @@ describe("replaying many dead letters", () => {
     const { name: topic } = await seedTopic();
     await insertSubscribers(topic, 150, { maxAttempts: 1 });
     const { tasks } = await publishAndFanOut(topic, { body: 1 });
-    for (let i = 0; i < tasks.length; i += 24) {
-      await deliver(tasks.slice(i, i + 24), answering(500).fetch);
-    }
+    for (const part of chunk(tasks, 24)) await deliver(part, answering(500).fetch);
     expect((await listAll(`&topic=${topic}`, 200)).pages.flat()).toHaveLength(150);
 
     const { res, queue } = await replay("/v1/dead-letters/replay", { json: { topic } });

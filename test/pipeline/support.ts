@@ -13,6 +13,7 @@ import { env } from "cloudflare:workers";
 import { expect, type Mock, vi } from "vitest";
 import { MessageStatus } from "../../src/api/schemas/messages";
 import type { SubscriberWithSecret } from "../../src/api/schemas/subscribers";
+import { chunk } from "../../src/db/chunk";
 import { openDatabase } from "../../src/db/client";
 import { newId } from "../../src/db/ids";
 import { type SubscriberRow, subscribers } from "../../src/db/schema";
@@ -249,11 +250,7 @@ export async function insertSubscribers(
   }));
   const db = openDatabase(env.DB);
   // Five rows of 19 columns stay under D1's 100 bound parameters per statement.
-  const statements = [];
-  for (let i = 0; i < rows.length; i += 5) {
-    statements.push(db.insert(subscribers).values(rows.slice(i, i + 5)));
-  }
-  const [first, ...rest] = statements;
+  const [first, ...rest] = chunk(rows, 5).map((part) => db.insert(subscribers).values(part));
   if (first) await db.batch([first, ...rest]);
   return rows;
 }
