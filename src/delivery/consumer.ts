@@ -69,11 +69,15 @@ export async function handleDeliveryBatch(
       ),
     });
     // A large message's tasks usually come together: parse its stored content once per batch.
-    const storedContents = new Map(
-      [...context.payloads].map(([id, payload]) => [id, parseStoredContent(payload)]),
-    );
+    const shared: BatchShared = {
+      context,
+      storedContents: new Map(
+        [...context.payloads].map(([id, payload]) => [id, parseStoredContent(payload)]),
+      ),
+      bodies: new Map(),
+    };
     const plans = await mapWithLimit(work, MAX_IN_FLIGHT, (item) =>
-      planDelivery(item, context, storedContents, deps).catch((error: unknown): Plan => {
+      planDelivery(item, shared, deps).catch((error: unknown): Plan => {
         // One delivery the broker cannot build (bad stored data, a bug) must not send the rest
         // of the batch again: it alone is retried, and the queue dead-letters it if it persists.
         logError("delivery.plan_failed", {
@@ -92,11 +96,19 @@ export async function handleDeliveryBatch(
   }
 }
 
+/** What the deliveries of one batch share: its storage read, and what was derived from it once. */
+interface BatchShared {
+  context: DeliveryContext;
+  /** A large message's stored content, parsed once per batch. */
+  storedContents: ReadonlyMap<string, MessageContent | undefined>;
+  /** Encoded bodies by message id, filled as the batch's requests are built. */
+  bodies: Map<string, Uint8Array>;
+}
+
 /** Decides, and if there is something to send, sends: everything short of writing the outcome. */
 async function planDelivery(
   { message, task }: Work,
-  context: DeliveryContext,
-  storedContents: ReadonlyMap<string, MessageContent | undefined>,
+  { context, storedContents, bodies }: BatchShared,
   deps: DeliveryDeps,
 ): Promise<Plan> {
   const stored = context.states.get(deliveryKey(task.messageId, task.subscriberId));
@@ -128,6 +140,7 @@ async function planDelivery(
     subscriber: { ...subscriber, secrets: signingSecrets(subscriber, now) },
     attempt,
     now: new Date(now),
+    bodies,
   });
   if (!built.ok) return dead(task, attempt - 1, null, built.error);
 

@@ -37,6 +37,11 @@ export async function buildDeliveryRequest(input: {
   subscriber: RequestSubscriber;
   attempt: number;
   now: Date;
+  /**
+   * Bodies already encoded, by message id: a message's tasks often share a batch, and encoding a
+   * large body once per subscriber would repeat the same work. Filled as bodies are encoded.
+   */
+  bodies?: Map<string, Uint8Array>;
 }): Promise<{ ok: true; request: DeliveryRequest } | { ok: false; error: string }> {
   const { messageId, topic, content, subscriber, attempt, now } = input;
   const target = buildTargetUrl(
@@ -49,7 +54,7 @@ export async function buildDeliveryRequest(input: {
 
   const method = content.method ?? subscriber.method;
   const sendsBody = method !== "GET" && content.body.kind !== "none";
-  const body = sendsBody ? bodyBytes(content.body) : null;
+  const body = sendsBody ? encodedBody(messageId, content, input.bodies) : null;
   const timestamp = Math.floor(now.getTime() / 1000);
 
   const headers: Record<string, string> = { ...content.headers, ...subscriber.headers };
@@ -68,6 +73,19 @@ export async function buildDeliveryRequest(input: {
   headers["user-agent"] = `Switchboard/${VERSION}`;
 
   return { ok: true, request: { method, url: target.url, headers, body } };
+}
+
+function encodedBody(
+  messageId: string,
+  content: MessageContent,
+  bodies: Map<string, Uint8Array> | undefined,
+): Uint8Array {
+  let body = bodies?.get(messageId);
+  if (body === undefined) {
+    body = bodyBytes(content.body);
+    bodies?.set(messageId, body);
+  }
+  return body;
 }
 
 /** The secrets that sign at `now`: the current one first, then a previous one still in overlap. */

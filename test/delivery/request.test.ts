@@ -174,6 +174,30 @@ describe("buildDeliveryRequest body", () => {
     expect(request.body).toBeNull();
     expect(request.headers["content-type"]).toBeUndefined();
   });
+
+  it("encodes a message's body once for the requests that share a map of bodies", async () => {
+    const bodies = new Map<string, Uint8Array>();
+    const requests = [];
+    for (const secret of [generateSecret(), generateSecret()]) {
+      const built = await buildDeliveryRequest({
+        messageId: "msg_01JDQ3Y5N6M7P8Q9R0S1T2V3W4",
+        topic: "orders",
+        content,
+        subscriber: { ...subscriber, secrets: [secret] },
+        attempt: 1,
+        now: new Date(),
+        bodies,
+      });
+      if (!built.ok) throw new Error(built.error);
+      requests.push(built.request);
+    }
+    expect([...bodies.keys()]).toEqual(["msg_01JDQ3Y5N6M7P8Q9R0S1T2V3W4"]);
+    expect(requests[1]?.body).toBe(requests[0]?.body);
+    expect(text(requests[1] as DeliveryRequest)).toBe('{"category":"food"}');
+    expect(requests[1]?.headers["webhook-signature"]).not.toBe(
+      requests[0]?.headers["webhook-signature"],
+    );
+  });
 });
 
 describe("buildDeliveryRequest signature", () => {
