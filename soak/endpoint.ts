@@ -3,8 +3,8 @@
  * records every request it saw, with the signature already checked: the timestamp tolerance is
  * only meaningful at the moment of receipt.
  */
-import { createServer, type IncomingMessage } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer } from "node:http";
+import { closeServer, flatHeaders, listenOnLoopback, readBody } from "../test/node/loopback-server";
 import type { Behaviour } from "./plan";
 import type { Random } from "./random";
 import { signatureProblem } from "./signature";
@@ -113,14 +113,10 @@ export async function startEndpoint(options: EndpointOptions): Promise<Endpoint>
     );
   });
   server.keepAliveTimeout = 10_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const url = await listenOnLoopback(server);
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     attempts,
     setSecret(value) {
       secret = value;
@@ -131,10 +127,7 @@ export async function startEndpoint(options: EndpointOptions): Promise<Endpoint>
     close() {
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
-      return new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      return closeServer(server);
     },
   };
 }
@@ -160,18 +153,4 @@ function isTextType(contentType: string | undefined): boolean {
   return (
     contentType !== undefined && /^text\/|^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType)
   );
-}
-
-function flatHeaders(req: IncomingMessage): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
-  }
-  return headers;
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }

@@ -4,7 +4,7 @@
  * and the baseline Worker are measured against the same receiver.
  */
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { closeServer, listenOnLoopback } from "../../test/node/loopback-server";
 
 export interface ChannelStats {
   /** Requests received, duplicates included. */
@@ -77,14 +77,7 @@ export async function startSink(): Promise<Sink> {
     req.on("error", () => res.destroy());
   });
   server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const url = await listenOnLoopback(server);
 
   const snapshot = (name: string): ChannelStats => {
     const { ids: _ids, ...stats } = channelOf(name);
@@ -92,7 +85,7 @@ export async function startSink(): Promise<Sink> {
   };
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     stats: snapshot,
     reset(name) {
       channels.delete(name);
@@ -118,10 +111,7 @@ export async function startSink(): Promise<Sink> {
       });
     },
     close() {
-      return new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      return closeServer(server);
     },
   };
 }

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { closeServer, flatHeaders, listenOnLoopback, readBody } from "./loopback-server";
 
 /** One request as the subscriber's server saw it on the wire. */
 export interface ReceivedRequest {
@@ -70,17 +70,10 @@ export async function startSubscriber(responder: Responder = ok): Promise<Record
       () => res.destroy(),
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const url = await listenOnLoopback(server);
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     requests,
     respondWith(next) {
       respond = next;
@@ -115,33 +108,16 @@ export async function startSubscriber(responder: Responder = ok): Promise<Record
       });
     },
     close() {
-      return new Promise((resolve) => {
-        // Keep-alive connections from the broker would otherwise hold close() open.
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      return closeServer(server);
     },
   };
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
-}
-
 function record(req: IncomingMessage, body: Buffer): ReceivedRequest {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
-  }
   return {
     method: req.method ?? "",
     target: req.url ?? "",
-    headers,
+    headers: flatHeaders(req),
     rawHeaderNames: req.rawHeaders.filter((_, i) => i % 2 === 0),
     body,
     receivedAt: Date.now(),
