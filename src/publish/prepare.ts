@@ -14,6 +14,14 @@ import { messageBodyOf, requestPartsOf } from "./envelope";
 /** The contract's limit on the body as delivered: 1 MiB. */
 export const MAX_MESSAGE_BODY_BYTES = 1024 * 1024;
 
+/**
+ * The limit on a message's content as stored: body, headers, query and path params as JSON. D1
+ * refuses a value or a row over 2,000,000 bytes, and a message's content is stored whole (with the
+ * message when it is too large to travel inline, and in a dead letter); the margin leaves room for
+ * the row's other columns. A 1 MiB body alone stays well under it, even as base64.
+ */
+export const MAX_STORED_CONTENT_BYTES = 1_990_000;
+
 /** A message about to be published. */
 export interface PreparedMessage {
   id: string;
@@ -66,13 +74,21 @@ async function prepare(
     );
   }
   const serialized = JSON.stringify(content);
+  const contentBytes = new TextEncoder().encode(serialized).byteLength;
+  if (contentBytes > MAX_STORED_CONTENT_BYTES) {
+    throw new ApiError(
+      "payload_too_large",
+      `The message is ${contentBytes} bytes with its headers, query and path params (as JSON); ` +
+        `the limit is ${MAX_STORED_CONTENT_BYTES} bytes`,
+    );
+  }
   return {
     id: newId("msg", publishedAt),
     topic,
     publishedAt,
     content,
     serialized,
-    contentBytes: new TextEncoder().encode(serialized).byteLength,
+    contentBytes,
     delaySeconds,
     idempotencyKey,
     payloadHash: await sha256Hex(canonicalJson({ content, delaySeconds })),

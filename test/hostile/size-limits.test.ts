@@ -6,6 +6,9 @@
  */
 import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import type { Envelope } from "../../src/api/schemas/envelope";
+import { messageBodyOf, requestPartsOf } from "../../src/publish/envelope";
+import { MAX_STORED_CONTENT_BYTES } from "../../src/publish/prepare";
 import { FanoutTaskSchema, parseStoredContent } from "../../src/queues/tasks";
 import { type CallOptions, seedTopic } from "../harness";
 import { expectRefusedCleanly, hostileCall, nested, rawJson, snapshotTables } from "./support";
@@ -33,6 +36,42 @@ const INVALID = { status: 400, code: "validation_failed" };
 
 const envelope = (json: unknown): Sized => ({ path: MESSAGES, request: { json } });
 const zeros = (bytes: number) => btoa("\0".repeat(bytes));
+
+/** The bytes a message's content takes in storage: its body, headers, query and params as JSON. */
+const storedBytes = (message: Envelope) =>
+  JSON.stringify({ body: messageBodyOf(message), ...requestPartsOf(message) }).length;
+
+/**
+ * An envelope whose content takes exactly `bytes` in storage, under every other limit: a 1 MiB
+ * body as base64, 64 header values of 8 KiB, and query values of up to 2 KiB to make up the rest.
+ */
+function storedContentOf(bytes: number): Sized {
+  const headers = Object.fromEntries(
+    Array.from({ length: 64 }, (_, i) => [`x-h${i}`, "v".repeat(8192)]),
+  );
+  const values: string[] = [];
+  const message = () => {
+    const query: Record<string, string[]> = {};
+    values.forEach((value, i) => {
+      const name = `q${Math.floor(i / 64)}`;
+      query[name] = [...(query[name] ?? []), value];
+    });
+    return { bodyBase64: zeros(MiB), headers, query };
+  };
+  while (bytes - storedBytes(message()) > 2000) values.push("q".repeat(2048));
+  values.push("");
+  let gap = bytes - storedBytes(message());
+  while (gap < 0) {
+    values[values.length - 2] = "q".repeat(2000);
+    gap = bytes - storedBytes(message());
+  }
+  values[values.length - 1] = "q".repeat(gap);
+  const sized = message();
+  expect(storedBytes(sized)).toBe(bytes);
+  // Under the envelope's own 2 MiB, so that only the stored size can refuse it.
+  expect(JSON.stringify(sized).length).toBeLessThan(2 * MiB);
+  return envelope(sized);
+}
 
 const PAIRS: Pair[] = [
   [
@@ -88,6 +127,13 @@ const PAIRS: Pair[] = [
       path: `${MESSAGES}/batch`,
       request: { json: { messages: [{ body: 1 }, { bodyText: "t".repeat(MiB + 1) }] } },
     },
+    TOO_LARGE,
+    MiB,
+  ],
+  [
+    "a message's content as stored (body, headers and query together)",
+    storedContentOf(MAX_STORED_CONTENT_BYTES),
+    storedContentOf(MAX_STORED_CONTENT_BYTES + 1),
     TOO_LARGE,
     MiB,
   ],

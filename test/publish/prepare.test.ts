@@ -6,6 +6,7 @@ import {
   deliveredSize,
   fitsInline,
   MAX_MESSAGE_BODY_BYTES,
+  MAX_STORED_CONTENT_BYTES,
   prepareEnvelope,
   prepareRaw,
 } from "../../src/publish/prepare";
@@ -81,6 +82,35 @@ describe("prepareEnvelope size limit", () => {
       );
     await expect(raw(MiB)).resolves.toBeDefined();
     await expect(raw(MiB + 1)).rejects.toMatchObject({ code: "payload_too_large", status: 413 });
+  });
+});
+
+describe("prepareEnvelope stored size limit", () => {
+  /** A 1 MiB body with `headerBytes` of header values beside it, in 8 KiB values. */
+  const withHeaders = (headerBytes: number): Envelope => ({
+    bodyBase64: base64Of(MiB),
+    headers: Object.fromEntries(
+      Array.from({ length: Math.ceil(headerBytes / 8192) }, (_, i) => [
+        `x-h${i}`,
+        "v".repeat(8192),
+      ]),
+    ),
+  });
+
+  it("refuses content that storage could not hold, naming the stored size and the limit", async () => {
+    const error = await refusal(withHeaders(600 * 1024));
+    expect(error.status).toBe(413);
+    expect(error.code).toBe("payload_too_large");
+    expect(error.message).toMatch(
+      /^The message is \d+ bytes with its headers, query and path params/,
+    );
+    expect(error.message).toContain(`the limit is ${MAX_STORED_CONTENT_BYTES} bytes`);
+  });
+
+  it("accepts a 1 MiB body with headers that still fit", async () => {
+    const message = await prepareEnvelope("t", withHeaders(400 * 1024), undefined, NOW);
+    expect(message.contentBytes).toBeGreaterThan(1_800_000);
+    expect(message.contentBytes).toBeLessThanOrEqual(MAX_STORED_CONTENT_BYTES);
   });
 });
 
