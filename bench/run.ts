@@ -26,11 +26,13 @@ import { FANOUT_CHANNEL, FANOUT_TOPIC, measureFanout } from "./fanout";
 import { type BenchBroker, startBenchBroker } from "./lib/broker";
 import { describeMachine } from "./lib/machine";
 import { type QueueLog, type QueueTotals, tapQueueLog } from "./lib/queue-log";
+import { withRuntimeCpu } from "./lib/runtime-cpu";
 import { type Sink, startSink } from "./lib/sink";
 import { count, ms, perSecond, ratio } from "./lib/stats";
 import { measurePublishLatency } from "./publish-latency";
 import { measureSubscriberCount, NEVER_MATCHES } from "./subscriber-count";
-import { measureThroughput } from "./throughput";
+import { measureThroughput, PUBLISH_BATCH } from "./throughput";
+import { measureUnitCosts, operationCost } from "./unit-costs";
 
 const quick = process.argv.includes("--quick");
 const only = process.argv
@@ -49,6 +51,7 @@ const settings = quick
       subscribers: 100,
       throughputMessages: 1_200,
       throughputRounds: 2,
+      unitCostRounds: 1,
       fanoutSubscribers: 1_000,
     }
   : {
@@ -61,6 +64,7 @@ const settings = quick
       // the ratio.
       throughputMessages: 2_400,
       throughputRounds: 3,
+      unitCostRounds: 3,
       fanoutSubscribers: 10_000,
     };
 const CONCURRENCIES = [1, 16] as const;
@@ -206,14 +210,17 @@ async function throughput(broker: BenchBroker, sink: Sink, queueLog: QueueLog) {
     `4. End-to-end deliveries per second vs the baseline Worker (${count(settings.throughputMessages)} messages per run)`,
   );
   await checkThroughputSettings(settings.throughputMessages);
-  const baseline = await startLocalWorker({
-    config: "bench/baseline/wrangler.toml",
-    vars: { SINK_URL: `${sink.url}/baseline` },
-  });
+  const { started: baseline, cpu: baselineCpu } = await withRuntimeCpu(() =>
+    startLocalWorker({
+      config: "bench/baseline/wrangler.toml",
+      vars: { SINK_URL: `${sink.url}/baseline` },
+    }),
+  );
   try {
     const result = await measureThroughput({
       broker,
       baselineUrl: baseline.url.origin,
+      baselineCpu,
       sink,
       queueLog,
       messages: settings.throughputMessages,
@@ -221,19 +228,36 @@ async function throughput(broker: BenchBroker, sink: Sink, queueLog: QueueLog) {
       warmup: 120,
     });
     line(
-      "| run | system | deliveries/s | first publish → last arrival | publishing took | duplicates | consumer busy (queue: invocations, ms) |",
+      "| run | system | deliveries/s | first publish → last arrival | publishing took | runtime CPU | duplicates | consumer busy (queue: invocations, ms) |",
     );
-    line("|---|---|---|---|---|---|---|");
+    line("|---|---|---|---|---|---|---|---|");
     result.runs.forEach((run, index) => {
       const queues = [...run.queues]
         .map(([queue, totals]) => `${queue}: ${totals.invocations}, ${count(totals.busyMs)} ms`)
         .join("; ");
       line(
-        `| ${index + 1} | ${run.system} | ${perSecond(run.perSecond)} | ${ms(run.ms)} | ${ms(run.publishMs)} | ${run.duplicates} | ${queues} |`,
+        `| ${index + 1} | ${run.system} | ${perSecond(run.perSecond)} | ${ms(run.ms)} | ${ms(run.publishMs)} | ${run.cpuMs === undefined ? "n/a" : `${count(run.cpuMs)} ms`} | ${run.duplicates} | ${queues} |`,
       );
     });
     line(
       `broker ${perSecond(result.broker)}, baseline ${perSecond(result.baseline)}; ratio per round ${result.roundRatios.map(ratio).join(", ")}; median ${ratio(result.ratio)} (target ≥ 0.80×)`,
+    );
+    const { broker: brokerCpu, baseline: floorCpu } = result.cpuPerDelivery;
+    if (brokerCpu === undefined || floorCpu === undefined) {
+      line("runtime CPU per delivery: n/a (read from /proc, on Linux only)");
+      return;
+    }
+    line(
+      `runtime CPU per delivery: broker ${brokerCpu.toFixed(3)} ms, baseline ${floorCpu.toFixed(3)} ms; baseline / broker ${ratio(floorCpu / brokerCpu)}`,
+    );
+    const costs = await measureUnitCosts(settings.unitCostRounds);
+    if (!costs) return;
+    line(
+      `local runtime unit costs (bench/probe, median of ${settings.unitCostRounds}): D1 round trip ${costs.d1RoundTrip.toFixed(3)} ms, D1 row written ${costs.d1RowWritten.toFixed(4)} ms, queue message sent and consumed ${costs.queueMessage.toFixed(3)} ms of CPU`,
+    );
+    const operations = operationCost(result.runs, costs, PUBLISH_BATCH);
+    line(
+      `the broker's D1 round trips (${operations.d1RoundTripsPerDelivery.toFixed(3)} per delivery) and fan-out tasks (${operations.extraQueueMessagesPerDelivery.toFixed(2)} per delivery) cost ${operations.cpuPerDelivery.toFixed(3)} ms per delivery at these prices: with no CPU of its own beyond them, the broker would reach at most ${ratio(floorCpu / (floorCpu + operations.cpuPerDelivery))} of the baseline`,
     );
   } finally {
     await baseline.dispose();

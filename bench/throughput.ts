@@ -8,6 +8,7 @@ import type { BenchBroker } from "./lib/broker";
 import { closedLoop, HttpClient } from "./lib/http";
 import type { QueueLog } from "./lib/queue-log";
 import { type QueueTotals, totalsByQueue } from "./lib/queue-log";
+import type { RuntimeCpu } from "./lib/runtime-cpu";
 import type { Sink } from "./lib/sink";
 import { median } from "./lib/stats";
 
@@ -19,6 +20,8 @@ export interface ThroughputRun {
   perSecond: number;
   /** From the first publish until every publish was answered (or the baseline enqueued all). */
   publishMs: number;
+  /** CPU time of the system's runtime processes over the run; undefined where unreadable. */
+  cpuMs: number | undefined;
   duplicates: number;
   queues: Map<string, QueueTotals>;
 }
@@ -30,11 +33,14 @@ export interface ThroughputResult {
   /** Median over rounds of broker / baseline, each round measured back to back. */
   ratio: number;
   roundRatios: number[];
+  /** Runtime CPU per delivery over all runs, in ms; undefined where unreadable. */
+  cpuPerDelivery: { broker: number | undefined; baseline: number | undefined };
 }
 
 export interface ThroughputOptions {
   broker: BenchBroker;
   baselineUrl: string;
+  baselineCpu: RuntimeCpu;
   sink: Sink;
   queueLog: QueueLog;
   messages: number;
@@ -44,7 +50,7 @@ export interface ThroughputOptions {
 
 const TOPIC = "bench-e2e";
 /** The publish batch endpoint's limit; the baseline enqueues with sendBatch calls of the same size. */
-const PUBLISH_BATCH = 100;
+export const PUBLISH_BATCH = 100;
 const ARRIVAL_TIMEOUT_MS = 180_000;
 const SETTLE_MS = 1_000;
 
@@ -96,18 +102,22 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
 
   const measure = async (system: ThroughputRun["system"]): Promise<ThroughputRun> => {
     const mark = options.queueLog.mark();
+    const cpu = system === "broker" ? broker.cpu : options.baselineCpu;
+    const cpuBefore = cpu.readMs();
     const { started, publishMs, stats } =
       system === "broker" ? await runBroker(options.messages) : await runBaseline(options.messages);
     const ms = (stats.lastAt ?? Number.NaN) - started;
     // The last batch reports after its last request arrived; let it, so the queue counts below
-    // belong to this run and not to the next.
+    // (and the CPU time) belong to this run and not to the next.
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    const cpuAfter = cpu.readMs();
     return {
       system,
       messages: options.messages,
       ms,
       perSecond: (options.messages / ms) * 1000,
       publishMs,
+      cpuMs: cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore,
       duplicates: stats.arrivals - stats.distinct,
       queues: totalsByQueue(options.queueLog.since(mark)),
     };
@@ -138,12 +148,22 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
       const total = own.reduce((sum, run) => sum + run.messages, 0);
       return (total / own.reduce((sum, run) => sum + run.ms, 0)) * 1000;
     };
+    const cpuPerDelivery = (system: ThroughputRun["system"]) => {
+      const own = runs.filter((run) => run.system === system);
+      let cpuMs = 0;
+      for (const run of own) {
+        if (run.cpuMs === undefined) return undefined;
+        cpuMs += run.cpuMs;
+      }
+      return cpuMs / own.reduce((sum, run) => sum + run.messages, 0);
+    };
     return {
       runs,
       broker: rate("broker"),
       baseline: rate("baseline"),
       ratio: median(roundRatios),
       roundRatios,
+      cpuPerDelivery: { broker: cpuPerDelivery("broker"), baseline: cpuPerDelivery("baseline") },
     };
   } finally {
     baseline.close();

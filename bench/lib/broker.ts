@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { projectRoot, startLocalWorker } from "../../test/node/local-worker";
 import { HttpClient } from "./http";
+import { type RuntimeCpu, withRuntimeCpu } from "./runtime-cpu";
 
 export interface Seed {
   topic: string;
@@ -24,6 +25,8 @@ export interface BenchBroker {
   adminToken: string;
   publishToken: string;
   http: HttpClient;
+  /** CPU time of the runtime processes behind it. */
+  cpu: RuntimeCpu;
   dispose(): Promise<void>;
 }
 
@@ -50,13 +53,15 @@ export async function startBenchBroker(
 
     const adminToken = `admin_${randomBytes(24).toString("base64url")}`;
     const publishToken = `publish_${randomBytes(24).toString("base64url")}`;
-    const worker = await startLocalWorker({
-      config: join(dir, "wrangler.toml"),
-      databases: [{ name: "switchboard", migrationsDir: "migrations" }],
-      vars: { ALLOW_PRIVATE_URLS: "true" },
-      secrets: { ADMIN_TOKEN: adminToken, PUBLISH_TOKEN: publishToken },
-      ...(options.inspectorPort === undefined ? {} : { inspectorPort: options.inspectorPort }),
-    });
+    const { started: worker, cpu } = await withRuntimeCpu(() =>
+      startLocalWorker({
+        config: join(dir, "wrangler.toml"),
+        databases: [{ name: "switchboard", migrationsDir: "migrations" }],
+        vars: { ALLOW_PRIVATE_URLS: "true" },
+        secrets: { ADMIN_TOKEN: adminToken, PUBLISH_TOKEN: publishToken },
+        ...(options.inspectorPort === undefined ? {} : { inspectorPort: options.inspectorPort }),
+      }),
+    );
     const url = worker.url.origin;
     const http = new HttpClient(url);
     return {
@@ -64,6 +69,7 @@ export async function startBenchBroker(
       adminToken,
       publishToken,
       http,
+      cpu,
       async dispose() {
         http.close();
         try {
