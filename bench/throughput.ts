@@ -9,7 +9,7 @@ import { closedLoop, HttpClient } from "./lib/http";
 import type { QueueLog } from "./lib/queue-log";
 import { type QueueTotals, totalsByQueue } from "./lib/queue-log";
 import type { RuntimeCpu } from "./lib/runtime-cpu";
-import type { Sink } from "./lib/sink";
+import type { ChannelStats, Sink } from "./lib/sink";
 import { median } from "./lib/stats";
 
 export interface ThroughputRun {
@@ -59,37 +59,58 @@ function messageBody(index: number) {
   return { orderId: index, category: "food", total: 12.5, currency: "EUR" };
 }
 
+/** The workload's topic on `broker`, with one subscriber (no filter) at the sink's `channel`. */
+export async function prepareWorkload(
+  broker: BenchBroker,
+  sink: Sink,
+  channel: string,
+): Promise<void> {
+  const { http, adminToken } = broker;
+  await http.expect(201, "POST", "/v1/topics", { token: adminToken, json: { name: TOPIC } });
+  await http.expect(201, "POST", `/v1/topics/${TOPIC}/subscribers`, {
+    token: adminToken,
+    json: { url: `${sink.url}/${channel}` },
+  });
+}
+
+/** Message numbers, shared by the runs of one process so that idempotency keys never repeat. */
+let sequence = 0;
+
+/**
+ * Publishes `messages` (batches of 100, one call at a time, each message with an idempotency key)
+ * to the workload's topic and waits until the sink's `channel` has them all.
+ */
+export async function publishAndDeliver(
+  broker: BenchBroker,
+  sink: Sink,
+  channel: string,
+  messages: number,
+): Promise<{ started: number; publishMs: number; stats: ChannelStats }> {
+  sink.reset(channel);
+  const started = performance.now();
+  const batches = Math.ceil(messages / PUBLISH_BATCH);
+  await closedLoop(batches, 1, async (batch) => {
+    const size = Math.min(PUBLISH_BATCH, messages - batch * PUBLISH_BATCH);
+    const envelopes = Array.from({ length: size }, () => {
+      const index = sequence++;
+      return { body: messageBody(index), idempotencyKey: `e2e-${index}` };
+    });
+    const result = await broker.http.expect(202, "POST", `/v1/topics/${TOPIC}/messages/batch`, {
+      token: broker.publishToken,
+      json: { messages: envelopes },
+    });
+    return result.ms;
+  });
+  const publishMs = performance.now() - started;
+  const stats = await sink.waitFor(channel, messages, ARRIVAL_TIMEOUT_MS);
+  return { started, publishMs, stats };
+}
+
 export async function measureThroughput(options: ThroughputOptions): Promise<ThroughputResult> {
   const { broker, sink } = options;
-  const { http } = broker;
-  await http.expect(201, "POST", "/v1/topics", { token: broker.adminToken, json: { name: TOPIC } });
-  await http.expect(201, "POST", `/v1/topics/${TOPIC}/subscribers`, {
-    token: broker.adminToken,
-    json: { url: `${sink.url}/e2e` },
-  });
+  await prepareWorkload(broker, sink, "e2e");
   const baseline = new HttpClient(options.baselineUrl, 4);
-  let sequence = 0;
-
-  const runBroker = async (messages: number) => {
-    sink.reset("e2e");
-    const started = performance.now();
-    const batches = Math.ceil(messages / PUBLISH_BATCH);
-    await closedLoop(batches, 1, async (batch) => {
-      const size = Math.min(PUBLISH_BATCH, messages - batch * PUBLISH_BATCH);
-      const envelopes = Array.from({ length: size }, () => {
-        const index = sequence++;
-        return { body: messageBody(index), idempotencyKey: `e2e-${index}` };
-      });
-      const result = await http.expect(202, "POST", `/v1/topics/${TOPIC}/messages/batch`, {
-        token: broker.publishToken,
-        json: { messages: envelopes },
-      });
-      return result.ms;
-    });
-    const publishMs = performance.now() - started;
-    const stats = await sink.waitFor("e2e", messages, ARRIVAL_TIMEOUT_MS);
-    return { started, publishMs, stats };
-  };
+  const runBroker = (messages: number) => publishAndDeliver(broker, sink, "e2e", messages);
 
   const runBaseline = async (messages: number) => {
     sink.reset("baseline");

@@ -30,24 +30,32 @@ export interface BenchBroker {
   dispose(): Promise<void>;
 }
 
+export interface BrokerOptions {
+  /** Opens the runtime's inspector on this loopback port. */
+  inspectorPort?: number;
+  /** A checkout of the project to run instead of this one (its config, migrations and source). */
+  root?: string;
+}
+
 export async function startBenchBroker(
   seed?: Seed,
-  options: { inspectorPort?: number } = {},
+  options: BrokerOptions = {},
 ): Promise<BenchBroker> {
+  const root = options.root ?? projectRoot;
   const dir = await mkdtemp(join(tmpdir(), "switchboard-bench-"));
   try {
-    const config = (await readFile(join(projectRoot, "wrangler.toml"), "utf8")).replace(
+    const config = (await readFile(join(root, "wrangler.toml"), "utf8")).replace(
       /^main = .*$/m,
-      `main = ${JSON.stringify(join(projectRoot, "src/index.ts"))}`,
+      `main = ${JSON.stringify(join(root, "src/index.ts"))}`,
     );
     await writeFile(join(dir, "wrangler.toml"), config);
     const migrations = join(dir, "migrations");
     await mkdir(migrations);
-    const sources = (await readdir(join(projectRoot, "migrations"))).filter((name) =>
+    const sources = (await readdir(join(root, "migrations"))).filter((name) =>
       name.endsWith(".sql"),
     );
     for (const name of sources) {
-      await copyFile(join(projectRoot, "migrations", name), join(migrations, name));
+      await copyFile(join(root, "migrations", name), join(migrations, name));
     }
     if (seed) await writeFile(join(migrations, "9999_bench_seed.sql"), seedSql(seed));
 
