@@ -10,10 +10,14 @@ import { defineConfig } from "vitest/config";
 export default defineConfig(async () => {
   // The Worker's secrets for the workerd tests. Set in the environment (which wrangler checks for
   // required secrets) and again as bindings, so that a developer's .dev.vars cannot change them.
+  // Inline fan-out is off for the workerd tests, which walk each message through the fan-out
+  // queue step by step; test/pipeline/inline-fanout.test.ts turns it on, and the end-to-end tests
+  // run the Worker with wrangler.toml as it is, where it is on.
   const testVars = {
     ADMIN_TOKEN: "test-admin-token",
     PUBLISH_TOKEN: "test-publish-token",
     ALLOW_PRIVATE_URLS: "false",
+    INLINE_FANOUT_MAX_DELIVERIES: "0",
   };
   Object.assign(process.env, testVars);
   const migrations = await readD1Migrations("migrations");

@@ -10,6 +10,9 @@ const Secret = z
   .optional()
   .transform((value) => (value?.trim() ? value : undefined));
 
+/** One `sendBatch` of delivery tasks: the most a publish call opens itself. */
+const DEFAULT_INLINE_FANOUT_MAX_DELIVERIES = 100;
+
 const EnvSchema = z.object({
   ADMIN_TOKEN: Secret,
   PUBLISH_TOKEN: Secret,
@@ -19,6 +22,15 @@ const EnvSchema = z.object({
     .transform((value) => value === "true"),
   RETENTION_DAYS: days(7),
   DEAD_LETTER_RETENTION_DAYS: days(14),
+  INLINE_FANOUT_MAX_DELIVERIES: z
+    .string()
+    .optional()
+    .transform((value) => {
+      const parsed = Number(value);
+      return value !== undefined && Number.isInteger(parsed) && parsed >= 0 && parsed <= 100
+        ? parsed
+        : DEFAULT_INLINE_FANOUT_MAX_DELIVERIES;
+    }),
 });
 
 /** A whole number of days, 1–3650; anything else falls back to the default. */
@@ -43,6 +55,11 @@ export interface Config {
   retentionDays: number;
   /** Days that dead letters are kept (default 14). */
   deadLetterRetentionDays: number;
+  /**
+   * Deliveries a publish call may open itself, skipping the fan-out queue, for a topic whose
+   * active subscribers have no filter (0–100, default 100; 0 turns inline fan-out off).
+   */
+  inlineFanoutMaxDeliveries: number;
 }
 
 const cache = new WeakMap<object, Config>();
@@ -57,6 +74,7 @@ export function readConfig(env: Env): Config {
     ALLOW_PRIVATE_URLS: stringOrUndefined(env.ALLOW_PRIVATE_URLS),
     RETENTION_DAYS: stringOrUndefined(env.RETENTION_DAYS),
     DEAD_LETTER_RETENTION_DAYS: stringOrUndefined(env.DEAD_LETTER_RETENTION_DAYS),
+    INLINE_FANOUT_MAX_DELIVERIES: stringOrUndefined(env.INLINE_FANOUT_MAX_DELIVERIES),
   });
   const config: Config = {
     adminToken: parsed.ADMIN_TOKEN,
@@ -64,6 +82,7 @@ export function readConfig(env: Env): Config {
     allowPrivateUrls: parsed.ALLOW_PRIVATE_URLS,
     retentionDays: parsed.RETENTION_DAYS,
     deadLetterRetentionDays: parsed.DEAD_LETTER_RETENTION_DAYS,
+    inlineFanoutMaxDeliveries: parsed.INLINE_FANOUT_MAX_DELIVERIES,
   };
   cache.set(env, config);
   return config;

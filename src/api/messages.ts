@@ -13,7 +13,7 @@ import {
   prepareEnvelope,
   prepareRaw,
 } from "../publish/prepare";
-import { publishMessages } from "../publish/publish";
+import { type PublishBindings, publishMessages } from "../publish/publish";
 import { requireAccess } from "./auth";
 import { type AppContext, createRouter } from "./context";
 import { jsonBody } from "./json-body";
@@ -92,7 +92,7 @@ export const messagesApi = createRouter()
             prepareEnvelope(topic, envelope, idempotencyKey, publishedAt),
           ),
       );
-      const outcomes = await publishMessages(c.env.DB, c.env.FANOUT_QUEUE, topic, prepared);
+      const outcomes = await publishMessages(publishBindings(c), topic, prepared);
       return c.json({ messages: outcomes }, 202);
     },
   )
@@ -167,13 +167,22 @@ export const messagesApi = createRouter()
     },
   );
 
+function publishBindings(c: AppContext): PublishBindings {
+  return {
+    d1: c.env.DB,
+    fanoutQueue: c.env.FANOUT_QUEUE,
+    deliveryQueue: c.env.DELIVERY_QUEUE,
+    inlineDeliveries: c.get("config").inlineFanoutMaxDeliveries,
+  };
+}
+
 /** Publishes one message and shapes the single-message answer. */
 async function publishOne(
   c: AppContext,
   topic: string,
   message: PreparedMessage,
 ): Promise<PublishResult> {
-  const [outcome] = await publishMessages(c.env.DB, c.env.FANOUT_QUEUE, topic, [message]);
+  const [outcome] = await publishMessages(publishBindings(c), topic, [message]);
   return { id: outcome?.id ?? message.id, topic, duplicate: outcome?.duplicate ?? false };
 }
 

@@ -136,6 +136,11 @@ SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
 WHERE EXISTS (SELECT 1 FROM deliveries
   WHERE message_id = ?2 AND subscriber_id = ?4 AND state = 'dead')`;
 
+// A message fanned out at publish stays queued until an outcome of one of its deliveries is
+// recorded (src/db/publish.ts); any other message with a delivery is dispatched already.
+const MARK_DISPATCHED = `UPDATE messages SET state = 'dispatched'
+WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'queued'`;
+
 const DEACTIVATE = `UPDATE subscribers SET active = 0, version = version + 1, updated_at = ?2
 WHERE id IN (SELECT value FROM json_each(?1))`;
 const CANCEL_OPEN = `UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL
@@ -143,7 +148,8 @@ WHERE subscriber_id IN (SELECT value FROM json_each(?1)) AND state IN ('pending'
 
 /**
  * Writes a batch's outcomes in one transaction: each delivery's state, its dead letter if it died,
- * and the deactivation of subscribers that answered 410, whose other open deliveries are cancelled.
+ * its message dispatched if it was fanned out at publish, and the deactivation of subscribers that
+ * answered 410, whose other open deliveries are cancelled.
  */
 export async function recordOutcomes(
   d1: D1Database,
@@ -153,7 +159,11 @@ export async function recordOutcomes(
 ): Promise<void> {
   if (outcomes.length === 0 && goneSubscriberIds.length === 0) return;
   const rows = outcomes.map(({ deadLetter: _deadLetter, ...row }) => row);
-  const statements = [d1.prepare(UPSERT_OUTCOMES).bind(JSON.stringify(rows), now)];
+  const messageIds = [...new Set(outcomes.map((outcome) => outcome.messageId))];
+  const statements = [
+    d1.prepare(UPSERT_OUTCOMES).bind(JSON.stringify(rows), now),
+    d1.prepare(MARK_DISPATCHED).bind(JSON.stringify(messageIds)),
+  ];
   for (const outcome of outcomes) {
     const dead = outcome.deadLetter;
     if (!dead) continue;

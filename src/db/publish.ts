@@ -2,7 +2,12 @@
  * The publish path's storage: one D1 batch (one round trip, one transaction) that checks the topic,
  * claims each idempotency key, and records each message, whatever the number of subscribers. The
  * statements are set-based over the batch's messages (bound as one JSON list), so a batch of 100
- * messages is the same four statements as a single one.
+ * messages is the same statements as a single one.
+ *
+ * Inline fan-out: when the topic's active subscribers are few enough and none has a filter, the
+ * same batch also opens the messages' deliveries and reads who they go to, so that the publish
+ * can queue the delivery tasks itself and skip the fan-out queue. The rule is one SQL condition
+ * ({@link INLINE_TOPIC}), evaluated in the batch's own transaction by every statement that needs it.
  */
 import { rowsOf } from "./d1";
 
@@ -18,6 +23,8 @@ export interface MessageToRecord {
   storedPayload: string | null;
   idempotencyKey: string | undefined;
   payloadHash: string;
+  /** Whether it may be fanned out at publish: not delayed, and its content travels inline. */
+  inlineCandidate: boolean;
 }
 
 /** Who owns an idempotency key after the batch: this message, or an earlier one. */
@@ -34,11 +41,24 @@ export interface RecordResult {
   topicExists: boolean;
   /** For each message with a key, the key's owner; undefined for messages without one. */
   owners: (KeyOwner | undefined)[];
+  /**
+   * When the topic qualified for inline fan-out, its active subscribers: each new candidate
+   * message has a pending delivery to each of them. Undefined when it did not.
+   */
+  inlineSubscriberIds: string[] | undefined;
 }
 
-// ?1 topic, ?2 the batch as JSON: [{ id, key, hash, publishedAt, availableAt }], ?3 now,
-// ?4 the oldest key creation time still inside the window.
+// ?1 topic, ?2 the batch as JSON: [{ id, key, hash, publishedAt, availableAt, inline }], ?3 now,
+// ?4 the oldest key creation time still inside the window, ?5 the most active subscribers a topic
+// may have for inline fan-out (-1: none at all, the switch is off).
 const TOPIC_EXISTS = "SELECT 1 AS found FROM topics WHERE name = ?1";
+
+/** The topic ?1 qualifies for inline fan-out: at most ?5 active subscribers, none with a filter. */
+const INLINE_TOPIC = `(?5 >= 0
+  AND (SELECT count(*) FROM subscribers WHERE topic = ?1 AND active = 1) <= ?5
+  AND NOT EXISTS (SELECT 1 FROM subscribers WHERE topic = ?1 AND active = 1 AND filter IS NOT NULL))`;
+/** Message `m` of the batch is fanned out inline. */
+const INLINE_MESSAGE = `(m.value ->> 'inline' = 1 AND ${INLINE_TOPIC})`;
 
 // A key older than the window is taken over as if it were free; a key claimed earlier in the
 // same statement (the publish deduplicates keys within a request first) is left to its owner.
@@ -51,13 +71,36 @@ ON CONFLICT (topic, key) DO UPDATE SET
 WHERE idempotency_keys.created_at < ?4`;
 
 // A message goes in only if its topic exists and, when it has a key, only if the key is its own.
+// One fanned out inline has its counts at once; it stays queued until its first delivery outcome
+// is recorded (src/db/deliveries.ts), so that a retried publish whose send failed re-queues it,
+// as it would any message not fanned out yet. With no subscriber at all, nothing is left to do.
 const INSERT_MESSAGES = `INSERT INTO messages
   (id, topic, state, matched, filtered, payload, published_at, available_at)
-SELECT m.value ->> 'id', ?1, 'queued', NULL, NULL, NULL, m.value ->> 'publishedAt', m.value ->> 'availableAt'
+SELECT m.value ->> 'id', ?1,
+  CASE WHEN ${INLINE_MESSAGE} AND NOT EXISTS (SELECT 1 FROM subscribers WHERE topic = ?1 AND active = 1)
+    THEN 'dispatched' ELSE 'queued' END,
+  CASE WHEN ${INLINE_MESSAGE} THEN (SELECT count(*) FROM subscribers WHERE topic = ?1 AND active = 1) END,
+  CASE WHEN ${INLINE_MESSAGE} THEN 0 END,
+  NULL, m.value ->> 'publishedAt', m.value ->> 'availableAt'
 FROM json_each(?2) AS m
 WHERE EXISTS (SELECT 1 FROM topics WHERE name = ?1)
   AND (m.value ->> 'key' IS NULL OR EXISTS (SELECT 1 FROM idempotency_keys AS k
     WHERE k.topic = ?1 AND k.key = m.value ->> 'key' AND k.message_id = m.value ->> 'id'))`;
+
+// The deliveries of the messages inserted above (a duplicate was not) that are fanned out inline.
+const OPEN_INLINE_DELIVERIES = `INSERT INTO deliveries (message_id, subscriber_id, state, attempts,
+  last_status, last_error, last_attempt_at, next_attempt_at, created_at)
+SELECT m.value ->> 'id', s.id, 'pending', 0, NULL, NULL, NULL, ?3, ?3
+FROM json_each(?2) AS m
+CROSS JOIN messages AS msg ON msg.id = m.value ->> 'id'
+CROSS JOIN subscribers AS s ON s.topic = ?1 AND s.active = 1
+WHERE ${INLINE_MESSAGE}
+ON CONFLICT DO NOTHING`;
+
+// Who the inline deliveries go to; no row when the topic does not qualify.
+const INLINE_SUBSCRIBERS = `SELECT json_group_array(id) AS ids FROM subscribers
+WHERE topic = ?1 AND active = 1
+HAVING ${INLINE_TOPIC}`;
 
 // Large content is bound on its own: a JSON list of several would approach D1's 2 MB per value.
 const STORE_PAYLOAD = "UPDATE messages SET payload = ?2 WHERE id = ?1";
@@ -78,6 +121,8 @@ export async function recordMessages(
   topic: string,
   batch: readonly MessageToRecord[],
   now: number,
+  /** The most active subscribers a topic may have for inline fan-out; undefined: none. */
+  inlineMaxSubscribers?: number,
 ): Promise<RecordResult> {
   const list = JSON.stringify(
     batch.map((message) => ({
@@ -86,31 +131,49 @@ export async function recordMessages(
       hash: message.payloadHash,
       publishedAt: message.publishedAt,
       availableAt: message.availableAt,
+      inline: message.inlineCandidate ? 1 : 0,
     })),
   );
   const keyed = batch.some((message) => message.idempotencyKey !== undefined);
+  const inline =
+    inlineMaxSubscribers !== undefined && batch.some((message) => message.inlineCandidate);
+  const max = inline ? inlineMaxSubscribers : -1;
+  // ?1 to ?5 mean the same in every statement; each binds up to the highest one it reads.
+  const params = [topic, list, now, now - IDEMPOTENCY_WINDOW_MS, max];
+  const statement = (sql: string, highest: number) =>
+    d1.prepare(sql).bind(...params.slice(0, highest));
   const statements = [
-    d1.prepare(TOPIC_EXISTS).bind(topic),
-    ...(keyed ? [d1.prepare(CLAIM_KEYS).bind(topic, list, now, now - IDEMPOTENCY_WINDOW_MS)] : []),
-    d1.prepare(INSERT_MESSAGES).bind(topic, list),
+    statement(TOPIC_EXISTS, 1),
+    ...(keyed ? [statement(CLAIM_KEYS, 4)] : []),
+    statement(INSERT_MESSAGES, 5),
+    ...(inline ? [statement(OPEN_INLINE_DELIVERIES, 5)] : []),
     ...batch.flatMap((message) =>
       message.storedPayload === null
         ? []
         : [d1.prepare(STORE_PAYLOAD).bind(message.id, message.storedPayload)],
     ),
-    ...(keyed ? [d1.prepare(KEY_OWNERS).bind(topic, list)] : []),
+    ...(keyed ? [statement(KEY_OWNERS, 2)] : []),
+    ...(inline ? [statement(INLINE_SUBSCRIBERS, 5)] : []),
   ];
   const results = await d1.batch(statements);
   const owners: (KeyOwner | undefined)[] = batch.map(() => undefined);
   if (keyed) {
-    for (const { position, ...owner } of rowsOf<KeyOwner & { position: number }>(results.at(-1))) {
+    const ownerRows = results[statements.length - (inline ? 2 : 1)];
+    for (const { position, ...owner } of rowsOf<KeyOwner & { position: number }>(ownerRows)) {
       owners[position] = owner;
     }
   }
-  return { topicExists: rowsOf(results[0]).length > 0, owners };
+  const [inlineRow] = inline ? rowsOf<{ ids: string }>(results.at(-1)) : [];
+  return {
+    topicExists: rowsOf(results[0]).length > 0,
+    owners,
+    inlineSubscriberIds: inlineRow ? (JSON.parse(inlineRow.ids) as string[]) : undefined,
+  };
 }
 
 const FORGET_MESSAGES = "DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1))";
+const FORGET_DELIVERIES =
+  "DELETE FROM deliveries WHERE message_id IN (SELECT value FROM json_each(?1))";
 const FORGET_KEYS = `DELETE FROM idempotency_keys
 WHERE topic = ?2 AND message_id IN (SELECT value FROM json_each(?1))`;
 
@@ -125,5 +188,9 @@ export async function forgetMessages(
 ): Promise<void> {
   if (batch.length === 0) return;
   const ids = JSON.stringify(batch.map((message) => message.id));
-  await d1.batch([d1.prepare(FORGET_MESSAGES).bind(ids), d1.prepare(FORGET_KEYS).bind(ids, topic)]);
+  await d1.batch([
+    d1.prepare(FORGET_DELIVERIES).bind(ids),
+    d1.prepare(FORGET_MESSAGES).bind(ids),
+    d1.prepare(FORGET_KEYS).bind(ids, topic),
+  ]);
 }

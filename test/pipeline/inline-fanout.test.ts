@@ -1,0 +1,284 @@
+/**
+ * Inline fan-out: a publish to a topic whose active subscribers have no filter, and are few enough
+ * for one `sendBatch` of deliveries, opens the deliveries and queues the delivery tasks itself.
+ * Everything else goes through the fan-out queue as before. (The other workerd tests run with it
+ * off, to walk messages through the fan-out queue; the end-to-end tests run with it on.)
+ */
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { PublishBatchResult, PublishResult } from "../../src/api/schemas/messages";
+import { type DeliveryTask, DeliveryTaskSchema, FanoutTaskSchema } from "../../src/queues/tasks";
+import { type CallOptions, call, expectJson, expectProblem, seedTopic } from "../harness";
+import {
+  answering,
+  deliver,
+  deliveryRowsOf,
+  fanOut,
+  insertSubscribers,
+  messageStatus,
+  recordingQueue,
+  rowsOf,
+} from "./support";
+
+beforeEach(() => {
+  vi.spyOn(console, "error").mockImplementation(() => undefined);
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+/** Publishes through `path` (under the topic) with inline fan-out at `limit` deliveries. */
+async function publishInline(
+  topic: string,
+  request: CallOptions,
+  options: { path?: string; limit?: number } = {},
+) {
+  const fanout = recordingQueue();
+  const deliveries = recordingQueue();
+  const res = await call("POST", `/v1/topics/${topic}/messages${options.path ?? ""}`, {
+    ...request,
+    env: {
+      FANOUT_QUEUE: fanout.queue,
+      DELIVERY_QUEUE: deliveries.queue,
+      INLINE_FANOUT_MAX_DELIVERIES: String(options.limit ?? 100),
+    },
+  });
+  const tasks = (): DeliveryTask[] =>
+    deliveries.bodies().map((body) => DeliveryTaskSchema.parse(body));
+  return { res, fanout, deliveries, tasks };
+}
+
+async function topicWith(subscribers: number): Promise<{ topic: string; ids: string[] }> {
+  const { name: topic } = await seedTopic();
+  const rows = await insertSubscribers(topic, subscribers);
+  return { topic, ids: rows.map((row) => row.id) };
+}
+
+describe("inline fan-out", () => {
+  it("queues a delivery task per subscriber and opens the deliveries, with no fan-out task", async () => {
+    const { topic, ids } = await topicWith(2);
+    const { res, fanout, deliveries, tasks } = await publishInline(topic, {
+      json: { body: { category: "food" }, headers: { "X-Mode": "quiet" }, query: { page: "2" } },
+    });
+    const { id } = await expectJson(res, 202, PublishResult);
+
+    expect(fanout.calls).toEqual([]);
+    expect(deliveries.calls).toHaveLength(1);
+    expect(
+      tasks()
+        .map((task) => task.subscriberId)
+        .sort(),
+    ).toEqual([...ids].sort());
+    for (const task of tasks()) {
+      expect(task).toMatchObject({
+        messageId: id,
+        topic,
+        content: {
+          body: { kind: "json", value: { category: "food" }, contentType: "application/json" },
+          headers: { "x-mode": "quiet" },
+          query: { page: "2" },
+          pathParams: {},
+          method: null,
+        },
+      });
+    }
+    const rows = await deliveryRowsOf(id);
+    expect(rows).toHaveLength(2);
+    for (const row of rows) expect(row).toMatchObject({ state: "pending", attempts: 0 });
+
+    // Fanned out, counted, and queued until a delivery's outcome is recorded.
+    const status = await messageStatus(id);
+    expect(status).toMatchObject({ state: "queued", matched: 2, filtered: 0 });
+    expect(status.deliveries.map((delivery) => delivery.state)).toEqual(["pending", "pending"]);
+  });
+
+  it("counts the message dispatched once an outcome of its deliveries is recorded", async () => {
+    const { topic } = await topicWith(2);
+    const { res, tasks } = await publishInline(topic, { json: { body: 1 } });
+    const { id } = await expectJson(res, 202, PublishResult);
+
+    const ok = answering(200);
+    await deliver(tasks(), ok.fetch);
+    expect(ok.requests).toHaveLength(2);
+    const status = await messageStatus(id);
+    expect(status).toMatchObject({ state: "dispatched", matched: 2, filtered: 0 });
+    expect(status.deliveries.map((delivery) => delivery.state)).toEqual(["delivered", "delivered"]);
+  });
+
+  it("also serves a raw publish", async () => {
+    const { topic } = await topicWith(1);
+    const { res, fanout, tasks } = await publishInline(
+      topic,
+      { body: "raw bytes", headers: { "content-type": "text/csv" } },
+      { path: "/raw" },
+    );
+    expect(res.status).toBe(202);
+    expect(fanout.calls).toEqual([]);
+    expect(tasks()).toHaveLength(1);
+    expect(tasks()[0]?.content?.body).toMatchObject({ kind: "bytes", contentType: "text/csv" });
+  });
+
+  it("marks a message to a topic without subscribers dispatched, queueing nothing", async () => {
+    const { topic } = await topicWith(0);
+    const { res, fanout, deliveries } = await publishInline(topic, { json: { body: 1 } });
+    const { id } = await expectJson(res, 202, PublishResult);
+    expect(fanout.calls).toEqual([]);
+    expect(deliveries.calls).toEqual([]);
+    expect(await messageStatus(id)).toMatchObject({
+      state: "dispatched",
+      matched: 0,
+      filtered: 0,
+      deliveries: [],
+    });
+  });
+
+  it("leaves a topic with a filtered subscriber to the fan-out queue", async () => {
+    const { topic } = await topicWith(1);
+    await insertSubscribers(topic, 1, { filter: "body == 1" });
+    const { res, fanout, deliveries } = await publishInline(topic, { json: { body: 1 } });
+    const { id } = await expectJson(res, 202, PublishResult);
+    expect(deliveries.calls).toEqual([]);
+    expect(FanoutTaskSchema.parse(fanout.bodies()[0]).messageId).toBe(id);
+    expect(await messageStatus(id)).toMatchObject({ state: "queued", matched: null });
+    expect(await deliveryRowsOf(id)).toEqual([]);
+  });
+
+  it("counts only active subscribers, and their filters only", async () => {
+    const { topic, ids } = await topicWith(1);
+    await insertSubscribers(topic, 1, { active: false, filter: "body == 2" });
+    const { res, fanout, tasks } = await publishInline(topic, { json: { body: 1 } });
+    const { id } = await expectJson(res, 202, PublishResult);
+    expect(fanout.calls).toEqual([]);
+    expect(tasks().map((task) => task.subscriberId)).toEqual(ids);
+    expect(await messageStatus(id)).toMatchObject({ matched: 1, filtered: 0 });
+  });
+
+  it("leaves a delayed message to the fan-out queue, with its delay", async () => {
+    const { topic } = await topicWith(1);
+    const { res, fanout, deliveries } = await publishInline(topic, {
+      json: { body: 1, delaySeconds: 60 },
+    });
+    expect(res.status).toBe(202);
+    expect(deliveries.calls).toEqual([]);
+    expect(fanout.sent()).toEqual([expect.objectContaining({ delaySeconds: 60 })]);
+  });
+
+  it("leaves a message too large to travel inline to the fan-out queue", async () => {
+    const { topic } = await topicWith(1);
+    const { res, fanout, deliveries } = await publishInline(topic, {
+      json: { bodyText: "x".repeat(200 * 1024) },
+    });
+    expect(res.status).toBe(202);
+    expect(deliveries.calls).toEqual([]);
+    expect(FanoutTaskSchema.parse(fanout.bodies()[0]).content).toBeNull();
+  });
+
+  it("fans a batch out inline while its deliveries fit one sendBatch, and not beyond", async () => {
+    const { topic } = await topicWith(2);
+    const batch = (count: number) => ({
+      json: { messages: Array.from({ length: count }, (_, i) => ({ body: i })) },
+    });
+
+    const fits = await publishInline(topic, batch(50), { path: "/batch" });
+    expect(fits.res.status).toBe(202);
+    expect(fits.fanout.calls).toEqual([]);
+    expect(fits.deliveries.calls).toHaveLength(1);
+    expect(fits.tasks()).toHaveLength(100);
+
+    const over = await publishInline(topic, batch(51), { path: "/batch" });
+    expect(over.res.status).toBe(202);
+    expect(over.deliveries.calls).toEqual([]);
+    expect(over.fanout.bodies()).toHaveLength(51);
+  });
+
+  it("stays within the configured limit", async () => {
+    const { topic } = await topicWith(2);
+    const under = await publishInline(topic, { json: { body: 1 } }, { limit: 2 });
+    expect(under.tasks()).toHaveLength(2);
+    const over = await publishInline(topic, { json: { body: 1 } }, { limit: 1 });
+    expect(over.deliveries.calls).toEqual([]);
+    expect(over.fanout.bodies()).toHaveLength(1);
+  });
+
+  it("sends the fan-out tasks of a mixed batch first, and the inline deliveries after", async () => {
+    const { topic } = await topicWith(1);
+    const { res, fanout, tasks } = await publishInline(
+      topic,
+      { json: { messages: [{ body: 1 }, { body: 2, delaySeconds: 30 }] } },
+      { path: "/batch" },
+    );
+    const { messages } = await expectJson(res, 202, PublishBatchResult);
+    expect(tasks().map((task) => task.messageId)).toEqual([messages[0]?.id]);
+    expect(fanout.sent()).toEqual([
+      expect.objectContaining({
+        body: expect.objectContaining({ messageId: messages[1]?.id }),
+        delaySeconds: 30,
+      }),
+    ]);
+  });
+
+  it("takes everything back when the deliveries cannot be queued", async () => {
+    const { topic, ids } = await topicWith(1);
+    const fanout = recordingQueue();
+    const deliveries = recordingQueue();
+    deliveries.failWith(new Error("Queue send failed: internal error"));
+    const res = await call("POST", `/v1/topics/${topic}/messages/batch`, {
+      json: {
+        messages: [
+          { body: 1, idempotencyKey: "k" },
+          { body: 2, delaySeconds: 30 },
+        ],
+      },
+      env: {
+        FANOUT_QUEUE: fanout.queue,
+        DELIVERY_QUEUE: deliveries.queue,
+        INLINE_FANOUT_MAX_DELIVERIES: "100",
+      },
+    });
+    await expectProblem(res, 503, "unavailable");
+    expect(await rowsOf("messages", topic)).toEqual([]);
+    expect(await rowsOf("idempotency_keys", topic)).toEqual([]);
+    const { results } = await env.DB.prepare("select * from deliveries where subscriber_id = ?")
+      .bind(ids[0])
+      .all();
+    expect(results).toEqual([]);
+
+    // The delayed message's fan-out task went out before the failure; its message is gone, so
+    // the fan-out drops it.
+    const dropped = await fanOut(fanout.bodies());
+    expect(dropped.tasks).toEqual([]);
+    expect(dropped.batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
+  });
+
+  it("re-queues a repeated publish through the fan-out until an outcome is recorded", async () => {
+    const { topic } = await topicWith(1);
+    const first = await publishInline(topic, {
+      json: { body: 1 },
+      headers: { "idempotency-key": "again" },
+    });
+    const { id } = await expectJson(first.res, 202, PublishResult);
+
+    // Its delivery tasks may never have been sent (a send that failed and could not be taken
+    // back): a repeat queues it again, and the fan-out's claim lets it through once.
+    const repeat = await publishInline(topic, {
+      json: { body: 1 },
+      headers: { "idempotency-key": "again" },
+    });
+    expect(await expectJson(repeat.res, 202, PublishResult)).toMatchObject({
+      id,
+      duplicate: true,
+    });
+    expect(repeat.deliveries.calls).toEqual([]);
+    expect(FanoutTaskSchema.parse(repeat.fanout.bodies()[0]).messageId).toBe(id);
+
+    await deliver(first.tasks(), answering(200).fetch);
+    const later = await publishInline(topic, {
+      json: { body: 1 },
+      headers: { "idempotency-key": "again" },
+    });
+    expect(await expectJson(later.res, 202, PublishResult)).toMatchObject({ duplicate: true });
+    expect(later.fanout.calls).toEqual([]);
+    expect(later.deliveries.calls).toEqual([]);
+  });
+});
