@@ -14,13 +14,19 @@ import type { QueueTotals } from "./lib/queue-log";
 export interface Consumers {
   fanoutBatch: number;
   deliveryBatch: number;
+  /** `INLINE_FANOUT_MAX_DELIVERIES`: deliveries a publish call opens itself (0: none). */
+  inlineMaxDeliveries: number;
 }
 
-/** The broker's consumers' `max_batch_size` as wrangler.toml sets them. */
+/** The broker's consumers' `max_batch_size` and its inline fan-out limit as wrangler.toml sets them. */
 export async function readConsumers(): Promise<Consumers> {
+  const toml = await readFile(join(projectRoot, "wrangler.toml"), "utf8");
+  const inline = /^INLINE_FANOUT_MAX_DELIVERIES = "(\d+)"/m.exec(toml)?.[1];
+  if (inline === undefined) throw new Error("wrangler.toml sets no INLINE_FANOUT_MAX_DELIVERIES");
   return {
     fanoutBatch: await batchSize("wrangler.toml", "-fanout"),
     deliveryBatch: await batchSize("wrangler.toml", "-deliveries"),
+    inlineMaxDeliveries: Number(inline),
   };
 }
 
@@ -37,6 +43,8 @@ export async function batchSize(config: string, suffix: string): Promise<number>
 
 export interface CostRow {
   subscribers: number;
+  /** Whether the publish fans the message out itself (no filter, few enough deliveries). */
+  inline: boolean;
   /** `send` + `sendBatch` calls: 1 for the publish, then the fan-out's chunks. */
   producerCalls: number;
   /** Consumer invocations at least: the fan-out's share of one batch, then the delivery batches. */
@@ -46,14 +54,22 @@ export interface CostRow {
   operationsPerDelivery: number;
 }
 
-/** The cost of one message that matches `n` subscribers, every delivery succeeding at once. */
-export function costFor(n: number, consumers: Consumers): CostRow {
-  const producerCalls = 1 + Math.ceil(n / SEND_BATCH_MAX_MESSAGES);
-  const invocations = 1 / consumers.fanoutBatch + Math.ceil(n / consumers.deliveryBatch);
-  const messages = 1 + n;
-  const operations = 3 * messages;
+/**
+ * The cost of one message published alone that matches `n` subscribers, every delivery succeeding
+ * at once. Without filters and within the inline limit, the publish queues the `n` delivery tasks
+ * itself (one `sendBatch`); otherwise a fan-out task comes first and the fan-out queues them.
+ */
+export function costFor(n: number, consumers: Consumers, filtered = false): CostRow {
+  const inline = !filtered && n <= consumers.inlineMaxDeliveries;
+  const deliveryInvocations = Math.ceil(n / consumers.deliveryBatch);
+  const producerCalls = inline ? 1 : 1 + Math.ceil(n / SEND_BATCH_MAX_MESSAGES);
+  const invocations = inline
+    ? deliveryInvocations
+    : 1 / consumers.fanoutBatch + deliveryInvocations;
+  const operations = 3 * (inline ? n : 1 + n);
   return {
     subscribers: n,
+    inline,
     producerCalls,
     invocations,
     operations,

@@ -2,9 +2,14 @@
  * Publish latency against `GET /healthz` on the same local Worker: the difference is what
  * publishing adds (validation, one D1 batch, one queue send) on top of the runtime's own request
  * path. The two are measured in alternating blocks, so drift on a shared machine hits both alike.
+ *
+ * The topic has one subscriber whose filter never matches: each publish then queues a fan-out
+ * task (a filter keeps the fan-out out of the publish), and nothing is delivered to compete with
+ * the publishes for the Worker's thread.
  */
 import { closedLoop, type HttpClient } from "./lib/http";
 import { type LatencySummary, summarize } from "./lib/stats";
+import { NEVER_MATCHES } from "./subscriber-count";
 
 export interface LatencyPair {
   concurrency: number;
@@ -19,6 +24,8 @@ export interface PublishLatencyOptions {
   http: HttpClient;
   publishToken: string;
   adminToken: string;
+  /** Where the topic's subscriber points; never called, since its filter never matches. */
+  sinkUrl: string;
   requests: number;
   concurrencies: readonly number[];
   warmup: number;
@@ -39,6 +46,10 @@ export async function measurePublishLatency(
   await http.expect(201, "POST", "/v1/topics", {
     token: adminToken,
     json: { name: LATENCY_TOPIC },
+  });
+  await http.expect(201, "POST", `/v1/topics/${LATENCY_TOPIC}/subscribers`, {
+    token: adminToken,
+    json: { url: `${options.sinkUrl}/never`, filter: NEVER_MATCHES },
   });
   let sequence = 0;
   // Each publish carries its own idempotency key, as the SDK sends one with every call.

@@ -97,7 +97,7 @@ async function main(): Promise<number> {
       subscribers: settings.fanoutSubscribers,
       url: `${sink.url}/${FANOUT_CHANNEL}`,
     });
-    if (runs("latency")) await publishLatency(broker);
+    if (runs("latency")) await publishLatency(broker, sink);
     if (runs("subscribers")) await subscriberCount(broker, sink, queueLog);
     if (runs("throughput")) await throughput(broker, sink, queueLog);
     if (runs("fanout")) await fanoutAndCost(broker, sink, queueLog);
@@ -121,7 +121,7 @@ function runFilterBench(): Promise<number> {
   });
 }
 
-async function publishLatency(broker: BenchBroker) {
+async function publishLatency(broker: BenchBroker, sink: Sink) {
   heading(
     `2. Publish latency vs GET /healthz (${count(settings.latencyRequests)} requests each per concurrency)`,
   );
@@ -129,6 +129,7 @@ async function publishLatency(broker: BenchBroker) {
     http: broker.http,
     publishToken: broker.publishToken,
     adminToken: broker.adminToken,
+    sinkUrl: sink.url,
     requests: settings.latencyRequests,
     concurrencies: CONCURRENCIES,
     warmup: settings.warmup,
@@ -294,16 +295,25 @@ async function fanoutAndCost(broker: BenchBroker, sink: Sink, queueLog: QueueLog
   heading("Cost model: queue operations per delivered message");
   const consumers = await readConsumers();
   line(
-    `constants: sendBatch chunk ${SEND_BATCH_MAX_MESSAGES}, fan-out max_batch_size ${consumers.fanoutBatch}, delivery max_batch_size ${consumers.deliveryBatch}`,
+    `constants: sendBatch chunk ${SEND_BATCH_MAX_MESSAGES}, fan-out max_batch_size ${consumers.fanoutBatch}, delivery max_batch_size ${consumers.deliveryBatch}, inline fan-out up to ${consumers.inlineMaxDeliveries} deliveries`,
   );
   line(
-    "| matching subscribers | producer calls | consumer invocations | billed operations | per delivery |",
+    "| matching subscribers | fanned out by | producer calls | consumer invocations | billed operations | per delivery |",
   );
-  line("|---|---|---|---|---|");
-  for (const n of [1, 10, 100, settings.fanoutSubscribers]) {
-    const cost = costFor(n, consumers);
+  line("|---|---|---|---|---|---|");
+  const rows: [number, boolean][] = [
+    [1, false],
+    [1, true],
+    [10, false],
+    [100, false],
+    [100, true],
+    [settings.fanoutSubscribers, false],
+  ];
+  for (const [n, filtered] of rows) {
+    const cost = costFor(n, consumers, filtered);
+    const by = cost.inline ? "the publish" : filtered ? "the fan-out (a filter)" : "the fan-out";
     line(
-      `| ${count(n)} | ${count(cost.producerCalls)} | ${cost.invocations.toFixed(1)} | ${count(cost.operations)} | ${cost.operationsPerDelivery.toFixed(4)} |`,
+      `| ${count(n)} | ${by} | ${count(cost.producerCalls)} | ${cost.invocations.toFixed(1)} | ${count(cost.operations)} | ${cost.operationsPerDelivery.toFixed(4)} |`,
     );
   }
   const observed = observedCost(result.queues, result.distinct);
