@@ -17,7 +17,7 @@ export default defineConfig(async () => {
     ADMIN_TOKEN: "test-admin-token",
     PUBLISH_TOKEN: "test-publish-token",
     ALLOW_PRIVATE_URLS: "false",
-    INLINE_FANOUT_MAX_DELIVERIES: "0",
+    INLINE_FANOUT_MAX_SUBSCRIBERS: "0",
   };
   Object.assign(process.env, testVars);
   const migrations = await readD1Migrations("migrations");

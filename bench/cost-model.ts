@@ -14,19 +14,19 @@ import type { QueueTotals } from "./lib/queue-log";
 export interface Consumers {
   fanoutBatch: number;
   deliveryBatch: number;
-  /** `INLINE_FANOUT_MAX_DELIVERIES`: deliveries a publish call opens itself (0: none). */
-  inlineMaxDeliveries: number;
+  /** `INLINE_FANOUT_MAX_SUBSCRIBERS`: the largest topic a publish fans out itself (0: none). */
+  inlineMaxSubscribers: number;
 }
 
 /** The broker's consumers' `max_batch_size` and its inline fan-out limit as wrangler.toml sets them. */
 export async function readConsumers(): Promise<Consumers> {
   const toml = await readFile(join(projectRoot, "wrangler.toml"), "utf8");
-  const inline = /^INLINE_FANOUT_MAX_DELIVERIES = "(\d+)"/m.exec(toml)?.[1];
-  if (inline === undefined) throw new Error("wrangler.toml sets no INLINE_FANOUT_MAX_DELIVERIES");
+  const inline = /^INLINE_FANOUT_MAX_SUBSCRIBERS = "(\d+)"/m.exec(toml)?.[1];
+  if (inline === undefined) throw new Error("wrangler.toml sets no INLINE_FANOUT_MAX_SUBSCRIBERS");
   return {
     fanoutBatch: await batchSize("wrangler.toml", "-fanout"),
     deliveryBatch: await batchSize("wrangler.toml", "-deliveries"),
-    inlineMaxDeliveries: Number(inline),
+    inlineMaxSubscribers: Number(inline),
   };
 }
 
@@ -60,7 +60,7 @@ export interface CostRow {
  * itself (one `sendBatch`); otherwise a fan-out task comes first and the fan-out queues them.
  */
 export function costFor(n: number, consumers: Consumers, filtered = false): CostRow {
-  const inline = !filtered && n <= consumers.inlineMaxDeliveries;
+  const inline = !filtered && n <= consumers.inlineMaxSubscribers;
   const deliveryInvocations = Math.ceil(n / consumers.deliveryBatch);
   const producerCalls = inline ? 1 : 1 + Math.ceil(n / SEND_BATCH_MAX_MESSAGES);
   const invocations = inline

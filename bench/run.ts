@@ -295,7 +295,7 @@ async function fanoutAndCost(broker: BenchBroker, sink: Sink, queueLog: QueueLog
   heading("Cost model: queue operations per delivered message");
   const consumers = await readConsumers();
   line(
-    `constants: sendBatch chunk ${SEND_BATCH_MAX_MESSAGES}, fan-out max_batch_size ${consumers.fanoutBatch}, delivery max_batch_size ${consumers.deliveryBatch}, inline fan-out up to ${consumers.inlineMaxDeliveries} deliveries`,
+    `constants: sendBatch chunk ${SEND_BATCH_MAX_MESSAGES}, fan-out max_batch_size ${consumers.fanoutBatch}, delivery max_batch_size ${consumers.deliveryBatch}, inline fan-out up to ${consumers.inlineMaxSubscribers} subscribers`,
   );
   line(
     "| matching subscribers | fanned out by | producer calls | consumer invocations | billed operations | per delivery |",
@@ -305,8 +305,8 @@ async function fanoutAndCost(broker: BenchBroker, sink: Sink, queueLog: QueueLog
     [1, false],
     [1, true],
     [10, false],
+    [10, true],
     [100, false],
-    [100, true],
     [settings.fanoutSubscribers, false],
   ];
   for (const [n, filtered] of rows) {

@@ -10,8 +10,11 @@ const Secret = z
   .optional()
   .transform((value) => (value?.trim() ? value : undefined));
 
-/** One `sendBatch` of delivery tasks: the most a publish call opens itself. */
-const DEFAULT_INLINE_FANOUT_MAX_DELIVERIES = 100;
+/**
+ * Topics of up to this many subscribers are fanned out at publish: where the fan-out task costs
+ * most per delivery, while the check stays a read of a few rows.
+ */
+const DEFAULT_INLINE_FANOUT_MAX_SUBSCRIBERS = 10;
 
 const EnvSchema = z.object({
   ADMIN_TOKEN: Secret,
@@ -22,14 +25,14 @@ const EnvSchema = z.object({
     .transform((value) => value === "true"),
   RETENTION_DAYS: days(7),
   DEAD_LETTER_RETENTION_DAYS: days(14),
-  INLINE_FANOUT_MAX_DELIVERIES: z
+  INLINE_FANOUT_MAX_SUBSCRIBERS: z
     .string()
     .optional()
     .transform((value) => {
       const parsed = Number(value);
       return value !== undefined && Number.isInteger(parsed) && parsed >= 0 && parsed <= 100
         ? parsed
-        : DEFAULT_INLINE_FANOUT_MAX_DELIVERIES;
+        : DEFAULT_INLINE_FANOUT_MAX_SUBSCRIBERS;
     }),
 });
 
@@ -56,10 +59,10 @@ export interface Config {
   /** Days that dead letters are kept (default 14). */
   deadLetterRetentionDays: number;
   /**
-   * Deliveries a publish call may open itself, skipping the fan-out queue, for a topic whose
-   * active subscribers have no filter (0–100, default 100; 0 turns inline fan-out off).
+   * The most active subscribers a topic may have for a publish to fan its messages out itself,
+   * skipping the fan-out queue, when none has a filter (0–100, default 10; 0 turns it off).
    */
-  inlineFanoutMaxDeliveries: number;
+  inlineFanoutMaxSubscribers: number;
 }
 
 const cache = new WeakMap<object, Config>();
@@ -74,7 +77,7 @@ export function readConfig(env: Env): Config {
     ALLOW_PRIVATE_URLS: stringOrUndefined(env.ALLOW_PRIVATE_URLS),
     RETENTION_DAYS: stringOrUndefined(env.RETENTION_DAYS),
     DEAD_LETTER_RETENTION_DAYS: stringOrUndefined(env.DEAD_LETTER_RETENTION_DAYS),
-    INLINE_FANOUT_MAX_DELIVERIES: stringOrUndefined(env.INLINE_FANOUT_MAX_DELIVERIES),
+    INLINE_FANOUT_MAX_SUBSCRIBERS: stringOrUndefined(env.INLINE_FANOUT_MAX_SUBSCRIBERS),
   });
   const config: Config = {
     adminToken: parsed.ADMIN_TOKEN,
@@ -82,7 +85,7 @@ export function readConfig(env: Env): Config {
     allowPrivateUrls: parsed.ALLOW_PRIVATE_URLS,
     retentionDays: parsed.RETENTION_DAYS,
     deadLetterRetentionDays: parsed.DEAD_LETTER_RETENTION_DAYS,
-    inlineFanoutMaxDeliveries: parsed.INLINE_FANOUT_MAX_DELIVERIES,
+    inlineFanoutMaxSubscribers: parsed.INLINE_FANOUT_MAX_SUBSCRIBERS,
   };
   cache.set(env, config);
   return config;

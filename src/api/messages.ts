@@ -172,7 +172,7 @@ function publishBindings(c: AppContext): PublishBindings {
     d1: c.env.DB,
     fanoutQueue: c.env.FANOUT_QUEUE,
     deliveryQueue: c.env.DELIVERY_QUEUE,
-    inlineDeliveries: c.get("config").inlineFanoutMaxDeliveries,
+    inlineMaxSubscribers: c.get("config").inlineFanoutMaxSubscribers,
   };
 }
 

@@ -4,9 +4,9 @@
  * only once the message is durably queued; when storage or the queue fails, what was recorded is
  * taken back and the answer is 503 (or 429 when the queue refused for throughput).
  *
- * Inline fan-out: when a topic's active subscribers have no filter and are few enough that the
- * call's deliveries fit in one `sendBatch` (and the configured limit), the same D1 batch opens the
- * deliveries and the publish queues the delivery tasks itself, skipping the fan-out queue: one
+ * Inline fan-out: when a topic's active subscribers have no filter and are few (the configured
+ * limit, and few enough that the call's deliveries fit in one `sendBatch`), the same D1 batch opens
+ * the deliveries and the publish queues the delivery tasks itself, skipping the fan-out queue: one
  * queue hop less before delivery, and three queue operations less per message. Only messages
  * without a delay whose content travels inline qualify; the others go through the fan-out queue.
  */
@@ -33,8 +33,8 @@ export interface PublishBindings {
   d1: D1Database;
   fanoutQueue: Queue<FanoutTask>;
   deliveryQueue: Queue<DeliveryTask>;
-  /** Deliveries one publish call may open itself (inline fan-out); 0 turns it off. */
-  inlineDeliveries: number;
+  /** The most active subscribers a topic may have for inline fan-out; 0 turns it off. */
+  inlineMaxSubscribers: number;
 }
 
 /** A subscriber id's share of a delivery task, beyond what the fan-out task already counts. */
@@ -57,7 +57,7 @@ export async function publishMessages(
       topic,
       records,
       Date.now(),
-      inlineMaxSubscribers(records, bindings.inlineDeliveries),
+      inlineMaxSubscribers(records, bindings.inlineMaxSubscribers),
     );
   } catch (error) {
     throw unavailable("storage", error);
@@ -194,8 +194,8 @@ function storageForm(
 }
 
 /**
- * The most active subscribers the topic may have for this call to fan out inline: as many as
- * keep its deliveries within `limit` and within one `sendBatch`. Undefined when nothing in the
+ * The most active subscribers the topic may have for this call to fan out inline: at most `limit`,
+ * and as many as keep the call's deliveries within one `sendBatch`. Undefined when nothing in the
  * call can be fanned out inline, or inline fan-out is off.
  */
 function inlineMaxSubscribers(
@@ -206,7 +206,8 @@ function inlineMaxSubscribers(
   if (limit <= 0 || candidates.length === 0) return undefined;
   const bytes = candidates.reduce((sum, record) => sum + record.inlineTaskBytes, 0);
   return Math.min(
-    Math.floor(Math.min(limit, SEND_BATCH_MAX_MESSAGES) / candidates.length),
+    limit,
+    Math.floor(SEND_BATCH_MAX_MESSAGES / candidates.length),
     Math.floor(SEND_BATCH_MAX_BYTES / bytes),
   );
 }

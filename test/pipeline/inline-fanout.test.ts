@@ -28,7 +28,7 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-/** Publishes through `path` (under the topic) with inline fan-out at `limit` deliveries. */
+/** Publishes through `path` (under the topic) with inline fan-out up to `limit` subscribers. */
 async function publishInline(
   topic: string,
   request: CallOptions,
@@ -41,7 +41,7 @@ async function publishInline(
     env: {
       FANOUT_QUEUE: fanout.queue,
       DELIVERY_QUEUE: deliveries.queue,
-      INLINE_FANOUT_MAX_DELIVERIES: String(options.limit ?? 100),
+      INLINE_FANOUT_MAX_SUBSCRIBERS: String(options.limit ?? 100),
     },
   });
   const tasks = (): DeliveryTask[] =>
@@ -55,7 +55,47 @@ async function topicWith(subscribers: number): Promise<{ topic: string; ids: str
   return { topic, ids: rows.map((row) => row.id) };
 }
 
+/** Rows D1 read for one publish to a topic of `subscribers` (with `filter`), inline fan-out on. */
+async function rowsReadPublishingTo(subscribers: number, filter: string | null): Promise<number> {
+  const { name: topic } = await seedTopic();
+  await insertSubscribers(topic, subscribers, { filter });
+  let read = 0;
+  const db = new Proxy(env.DB, {
+    get(target, property) {
+      if (property === "batch") {
+        return async (statements: D1PreparedStatement[]) => {
+          const results = await target.batch(statements);
+          for (const result of results) read += result.meta.rows_read ?? 0;
+          return results;
+        };
+      }
+      const value: unknown = Reflect.get(target, property);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const res = await call("POST", `/v1/topics/${topic}/messages`, {
+    json: { body: 1 },
+    env: {
+      DB: db,
+      FANOUT_QUEUE: recordingQueue().queue,
+      DELIVERY_QUEUE: recordingQueue().queue,
+      INLINE_FANOUT_MAX_SUBSCRIBERS: "10",
+    },
+  });
+  expect(res.status).toBe(202);
+  return read;
+}
+
 describe("inline fan-out", () => {
+  it("reads no more of a large topic's subscribers than of one just over the limit", async () => {
+    // Deciding whether a topic qualifies reads at most limit + 1 subscribers: a publish to a
+    // topic of thousands costs what a publish to a topic of eleven does.
+    expect(await rowsReadPublishingTo(2000, null)).toBe(await rowsReadPublishingTo(11, null));
+    expect(await rowsReadPublishingTo(2000, "body == 1")).toBe(
+      await rowsReadPublishingTo(11, "body == 1"),
+    );
+  });
+
   it("queues a delivery task per subscriber and opens the deliveries, with no fan-out task", async () => {
     const { topic, ids } = await topicWith(2);
     const { res, fanout, deliveries, tasks } = await publishInline(topic, {
@@ -233,7 +273,7 @@ describe("inline fan-out", () => {
       env: {
         FANOUT_QUEUE: fanout.queue,
         DELIVERY_QUEUE: deliveries.queue,
-        INLINE_FANOUT_MAX_DELIVERIES: "100",
+        INLINE_FANOUT_MAX_SUBSCRIBERS: "100",
       },
     });
     await expectProblem(res, 503, "unavailable");
