@@ -9,7 +9,7 @@
  */
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { expect } from "vitest";
+import { afterEach, beforeEach, expect, vi } from "vitest";
 import type { z } from "zod";
 import { ProblemSchema } from "../src/api/schemas/common";
 import {
@@ -194,4 +194,17 @@ export function listAllSubscribers(topic: string, limit = 200) {
     SubscriberList,
     (page) => page.subscribers,
   );
+}
+
+/**
+ * For a file whose tests provoke failures: the broker logs each one, and the log is not under test,
+ * so `console.error` is silenced for each test and restored after it, with every other spy.
+ */
+export function silenceErrorLog(): void {
+  beforeEach(() => {
+    vi.spyOn(console, "error").mockImplementation(() => undefined);
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
 }

@@ -3,7 +3,7 @@
  * the real one behind a proxy, so reads before the write still see the seeded rows.
  */
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Topic } from "../../src/api/schemas/topics";
 import {
   call,
@@ -14,6 +14,7 @@ import {
   SUBSCRIBER_URL,
   seedSubscriber,
   seedTopic,
+  silenceErrorLog,
   uniqueName,
 } from "../harness";
 
@@ -64,14 +65,7 @@ async function expectUnavailable(res: Response): Promise<void> {
   expect(JSON.stringify(problem)).not.toContain("D1_ERROR");
 }
 
-beforeEach(() => {
-  // The API logs each storage failure; the log is not under test here.
-  vi.spyOn(console, "error").mockImplementation(() => undefined);
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+silenceErrorLog();
 
 describe("a storage failure during a write", () => {
   it("answers 503 to POST /v1/topics and creates nothing", async () => {

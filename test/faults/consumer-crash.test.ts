@@ -13,11 +13,11 @@
  * entry point retrying a batch whose consumer throws.
  */
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { handleDeliveryBatch } from "../../src/delivery/consumer";
 import { handleFanoutBatch } from "../../src/fanout/consumer";
 import { DeadRecordSchema, DeliveryTaskSchema, SettledRecordSchema } from "../../src/queues/tasks";
-import { readSubscriber, seedTopic } from "../harness";
+import { readSubscriber, seedTopic, silenceErrorLog } from "../harness";
 import {
   answering,
   consumeDeadLetters,
@@ -36,13 +36,7 @@ import {
 } from "../pipeline/support";
 import { deadLettersOf, deliveryOf, oneDelivery, throwingBatches } from "./support";
 
-beforeEach(() => {
-  vi.spyOn(console, "error").mockImplementation(() => undefined);
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+silenceErrorLog();
 
 describe("a fetch that throws something that is not an Error", () => {
   it.each([

@@ -8,9 +8,9 @@
  * before the first attempt; test/api/pending-deliveries.test.ts covers the state changes the API
  * makes to open deliveries, and that reactivating does not revive them.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DeadLetterList, Replayed } from "../../src/api/schemas/dead-letters";
-import { call, expectJson, seedSubscriber, seedTopic } from "../harness";
+import { call, expectJson, seedSubscriber, seedTopic, silenceErrorLog } from "../harness";
 import {
   answering,
   deliver,
@@ -24,13 +24,7 @@ import {
 } from "../pipeline/support";
 import { deadLettersOf, deliveryOf, oneDelivery } from "./support";
 
-beforeEach(() => {
-  vi.spyOn(console, "error").mockImplementation(() => undefined);
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+silenceErrorLog();
 
 type Removal = (subscriber: { id: string; topic: string }) => Promise<Response>;
 

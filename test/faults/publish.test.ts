@@ -9,7 +9,7 @@
  * management routes under a failing D1 are in test/api/storage-failure.test.ts.
  */
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { PublishBatchResult, PublishResult } from "../../src/api/schemas/messages";
 import { FanoutTaskSchema } from "../../src/queues/tasks";
 import {
@@ -19,19 +19,13 @@ import {
   expectProblem,
   seedSubscriber,
   seedTopic,
+  silenceErrorLog,
 } from "../harness";
 import { snapshotTables } from "../hostile/support";
 import { countingD1, D1_FAILURE, isWrite, recordingQueue } from "../pipeline/support";
 import { throwingBatches } from "./support";
 
-beforeEach(() => {
-  // Every failure is logged; the log is not under test here.
-  vi.spyOn(console, "error").mockImplementation(() => undefined);
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+silenceErrorLog();
 
 /** A request each publish endpoint accepts, with an idempotency key. */
 const ENDPOINTS: [endpoint: string, request: CallOptions][] = [

@@ -8,8 +8,8 @@
  * subscriber deactivated, its other deliveries cancelled). The Retry-After parser itself is unit
  * tested in test/delivery/backoff.test.ts.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { seedTopic } from "../harness";
+import { describe, expect, it } from "vitest";
+import { seedTopic, silenceErrorLog } from "../harness";
 import {
   answering,
   deliver,
@@ -19,13 +19,7 @@ import {
 } from "../pipeline/support";
 import { deliveryOf, elapsedSince, hangingFetch, oneDelivery, retryDelay } from "./support";
 
-beforeEach(() => {
-  vi.spyOn(console, "error").mockImplementation(() => undefined);
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+silenceErrorLog();
 
 // Backoff without jitter: the first retry waits exactly baseDelaySeconds.
 const NO_JITTER = () => 0;

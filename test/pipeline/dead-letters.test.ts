@@ -3,12 +3,19 @@
  * is now, deleting them, and the dead-letter queue's consumer.
  */
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type DeadLetter, DeadLetterList, Replayed } from "../../src/api/schemas/dead-letters";
 import type { SubscriberWithSecret } from "../../src/api/schemas/subscribers";
 import { chunk } from "../../src/db/chunk";
 import { type DeadRecord, DeliveryTaskSchema, FanoutTaskSchema } from "../../src/queues/tasks";
-import { call, expectJson, expectProblem, seedSubscriber, seedTopic } from "../harness";
+import {
+  call,
+  expectJson,
+  expectProblem,
+  seedSubscriber,
+  seedTopic,
+  silenceErrorLog,
+} from "../harness";
 import {
   answering,
   consumeDeadLetters,
@@ -24,13 +31,7 @@ import {
   rowsOf,
 } from "./support";
 
-beforeEach(() => {
-  vi.spyOn(console, "error").mockImplementation(() => undefined);
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+silenceErrorLog();
 
 /** A subscriber that gives up after one failed attempt. */
 function fragileSubscriber(topic: string, input: Parameters<typeof seedSubscriber>[1] = {}) {

@@ -5,12 +5,19 @@
  */
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import packageJson from "../../package.json";
 import { DeadLetterList } from "../../src/api/schemas/dead-letters";
 import { RotatedSecret } from "../../src/api/schemas/subscribers";
 import { DeadRecordSchema, type DeliveryTask, SettledRecordSchema } from "../../src/queues/tasks";
-import { call, expectJson, readSubscriber, seedSubscriber, seedTopic } from "../harness";
+import {
+  call,
+  expectJson,
+  readSubscriber,
+  seedSubscriber,
+  seedTopic,
+  silenceErrorLog,
+} from "../harness";
 import {
   answering,
   consumeDeadLetters,
@@ -29,13 +36,7 @@ import {
   stubFetch,
 } from "./support";
 
-beforeEach(() => {
-  vi.spyOn(console, "error").mockImplementation(() => undefined);
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+silenceErrorLog();
 
 /** Runs attempts 1…n of one task, each answered by `fetch`; returns the last batch. */
 async function attempts(task: DeliveryTask, fetch: FetchStub, n: number) {

@@ -4,11 +4,11 @@
  * costs one D1 read and one D1 write.
  */
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { PublishResult } from "../../src/api/schemas/messages";
 import { handleFanoutBatch } from "../../src/fanout/consumer";
 import { DeliveryTaskSchema, type FanoutTask } from "../../src/queues/tasks";
-import { call, expectJson, seedSubscriber, seedTopic } from "../harness";
+import { call, expectJson, seedSubscriber, seedTopic, silenceErrorLog } from "../harness";
 import {
   answering,
   countingD1,
@@ -24,13 +24,7 @@ import {
   recordingQueue,
 } from "./support";
 
-beforeEach(() => {
-  vi.spyOn(console, "error").mockImplementation(() => undefined);
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+silenceErrorLog();
 
 describe("fan-out filters", () => {
   it("queues a delivery for each matching active subscriber and counts matched and filtered", async () => {

@@ -5,10 +5,17 @@
  * off, to walk messages through the fan-out queue; the end-to-end tests run with it on.)
  */
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { PublishBatchResult, PublishResult } from "../../src/api/schemas/messages";
 import { type DeliveryTask, DeliveryTaskSchema, FanoutTaskSchema } from "../../src/queues/tasks";
-import { type CallOptions, call, expectJson, expectProblem, seedTopic } from "../harness";
+import {
+  type CallOptions,
+  call,
+  expectJson,
+  expectProblem,
+  seedTopic,
+  silenceErrorLog,
+} from "../harness";
 import {
   answering,
   deliver,
@@ -20,13 +27,7 @@ import {
   rowsOf,
 } from "./support";
 
-beforeEach(() => {
-  vi.spyOn(console, "error").mockImplementation(() => undefined);
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+silenceErrorLog();
 
 /** Publishes through `path` (under the topic) with inline fan-out up to `limit` subscribers. */
 async function publishInline(

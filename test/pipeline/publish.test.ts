@@ -3,10 +3,10 @@
  * it costs, idempotency, and what a failing database or queue leaves behind.
  */
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MessageStatus, PublishBatchResult, PublishResult } from "../../src/api/schemas/messages";
 import { FanoutTaskSchema } from "../../src/queues/tasks";
-import { call, expectJson, expectProblem, seedTopic } from "../harness";
+import { call, expectJson, expectProblem, seedTopic, silenceErrorLog } from "../harness";
 import {
   countingD1,
   D1_FAILURE,
@@ -18,14 +18,7 @@ import {
   rowsOf,
 } from "./support";
 
-beforeEach(() => {
-  // Failures are logged; the log is not under test here.
-  vi.spyOn(console, "error").mockImplementation(() => undefined);
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+silenceErrorLog();
 
 async function topicWithSubscribers(count: number): Promise<string> {
   const { name } = await seedTopic();

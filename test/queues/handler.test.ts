@@ -3,11 +3,11 @@
  * name's suffix, and never throws.
  */
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import { handleQueue } from "../../src/queues/handler";
 import { FanoutTaskSchema } from "../../src/queues/tasks";
-import { seedSubscriber, seedTopic } from "../harness";
+import { seedSubscriber, seedTopic, silenceErrorLog } from "../harness";
 import {
   envWith,
   messageBatch,
@@ -16,13 +16,7 @@ import {
   recordingQueue,
 } from "../pipeline/support";
 
-beforeEach(() => {
-  vi.spyOn(console, "error").mockImplementation(() => undefined);
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+silenceErrorLog();
 
 describe("handleQueue", () => {
   it("is the Worker's queue handler", () => {
