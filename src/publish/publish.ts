@@ -98,7 +98,9 @@ export async function publishMessages(
       outcomes.push({ id: owner.messageId, duplicate: true });
       // Not fanned out yet: perhaps never queued (its send failed and could not be taken back).
       // Queue it again under its own id rather than answer for a message that may be lost; the
-      // fan-out consumer claims each message once, so a second task changes nothing.
+      // fan-out consumer claims each message once, so a second task changes nothing. One fanned
+      // out inline is queued until its first outcome is recorded: the claim lets this task fan
+      // it out once more, a delivery already made is skipped, one still in flight may repeat.
       if (owner.state === "queued" && owner.publishedAt !== null) {
         const remaining = Math.ceil(((owner.availableAt ?? owner.publishedAt) - now) / 1000);
         tasks.push(
