@@ -292,6 +292,20 @@ describe("inline fan-out", () => {
     expect(dropped.batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
   });
 
+  it("makes no request once the topic is deleted, and leaves the deliveries cancelled", async () => {
+    const { topic } = await topicWith(2);
+    const { res, tasks } = await publishInline(topic, { json: { body: 1 } });
+    const { id } = await expectJson(res, 202, PublishResult);
+    expect((await call("DELETE", `/v1/topics/${topic}`)).status).toBe(204);
+
+    const fetch = answering(200);
+    const { batch } = await deliver(tasks(), fetch.fetch);
+    expect(fetch.requests).toEqual([]);
+    for (const message of batch.messages) expect(message.outcome()).toEqual({ kind: "ack" });
+    const rows = await deliveryRowsOf(id);
+    expect(rows.map((row) => row.state)).toEqual(["cancelled", "cancelled"]);
+  });
+
   it("re-queues a repeated publish through the fan-out until an outcome is recorded", async () => {
     const { topic } = await topicWith(1);
     const first = await publishInline(topic, {
