@@ -114,16 +114,42 @@ export function fitsInline(message: PreparedMessage): boolean {
   return message.contentBytes <= INLINE_CONTENT_MAX_BYTES;
 }
 
-/** JSON with object keys sorted, so that the same message always hashes the same. */
+/**
+ * JSON with object keys sorted, so that the same message always hashes the same. It writes what
+ * `JSON.stringify` would write for a copy of `value` whose objects were rebuilt with sorted keys
+ * (stored hashes depend on it): array-index keys such as "2" and "10" stay first, in numeric order,
+ * as JavaScript enumerates them, and the other keys follow in code-unit order.
+ */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) =>
-    inner && typeof inner === "object" && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : inner,
-  );
+  return canonical(value) ?? "undefined";
 }
+
+function canonical(value: unknown): string | undefined {
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (Array.isArray(value)) {
+    return `[${value.map((item: unknown) => canonical(item) ?? "null").join(",")}]`;
+  }
+  const keys = Object.keys(value);
+  let names = 0;
+  while (names < keys.length && isArrayIndex(keys[names] as string)) names++;
+  const ordered =
+    names === 0 ? keys.sort() : [...keys.slice(0, names), ...keys.slice(names).sort()];
+  const members: string[] = [];
+  for (const key of ordered) {
+    const member = canonical((value as Record<string, unknown>)[key]);
+    if (member !== undefined) members.push(`${JSON.stringify(key)}:${member}`);
+  }
+  return `{${members.join(",")}}`;
+}
+
+/** A key that JavaScript enumerates before all others, in numeric order: 0 to 2^32 − 2. */
+function isArrayIndex(key: string): boolean {
+  return /^(?:0|[1-9]\d{0,9})$/.test(key) && Number(key) < 4_294_967_295;
+}
+
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
 
 async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  return Array.from(new Uint8Array(digest), (byte) => HEX[byte]).join("");
 }

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../../src/api/problem";
 import type { Envelope } from "../../src/api/schemas/envelope";
@@ -216,7 +217,52 @@ describe("prepareEnvelope", () => {
   });
 });
 
+/** The first implementation, which stored hashes were made with: a sorting replacer. */
+function replacerCanonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner && typeof inner === "object" && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  );
+}
+
+/** Keys that enumerate or sort in surprising ways, beside arbitrary ones. */
+const trickyKey = fc.oneof(
+  fc.constantFrom("__proto__", "constructor", "10", "9", "0", "01", "-1", "1.5", "4294967294"),
+  fc.constantFrom("4294967295", "", "a", "B", "é", "\u{1F600}", "\u0000"),
+  fc.string(),
+);
+const trickyJson = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: "small" },
+    fc.jsonValue({ maxDepth: 2 }),
+    fc.array(tie("value"), { maxLength: 4 }),
+    fc.dictionary(trickyKey, tie("value"), { maxKeys: 6 }),
+  ),
+})).value;
+
 describe("canonicalJson", () => {
+  it("writes what the sorting replacer wrote, so stored hashes still match", () => {
+    fc.assert(
+      fc.property(trickyJson, (value) => {
+        // JSON.parse makes the data a publish hashes: own "__proto__" keys included.
+        const parsed: unknown = JSON.parse(JSON.stringify(value));
+        expect(canonicalJson(parsed)).toBe(replacerCanonicalJson(parsed));
+      }),
+      { seed: 20261128, numRuns: 2000 },
+    );
+    const content = {
+      body: { kind: "json", value: { b: [1, { d: 1, c: 2 }], a: null, 10: 1, 9: 2 } },
+      headers: { "x-b": "1", "x-a": "2" },
+      query: { q: ["2", "1"] },
+      pathParams: {},
+      method: null,
+    };
+    expect(canonicalJson({ content, delaySeconds: 0 })).toBe(
+      replacerCanonicalJson({ content, delaySeconds: 0 }),
+    );
+  });
+
   it("does not depend on the order of object keys, at any depth", () => {
     expect(canonicalJson({ b: 1, a: [{ y: 1, x: 2 }], c: { z: null, e: "s" } })).toBe(
       canonicalJson({ c: { e: "s", z: null }, a: [{ x: 2, y: 1 }], b: 1 }),
