@@ -28,12 +28,11 @@ const EnvSchema = z.object({
   INLINE_FANOUT_MAX_SUBSCRIBERS: z
     .string()
     .optional()
-    .transform((value) => {
-      const parsed = Number(value);
-      return value !== undefined && Number.isInteger(parsed) && parsed >= 0 && parsed <= 100
-        ? parsed
-        : DEFAULT_INLINE_FANOUT_MAX_SUBSCRIBERS;
-    }),
+    .transform((value) =>
+      value !== undefined && /^\d{1,3}$/.test(value) && Number(value) <= 100
+        ? Number(value)
+        : DEFAULT_INLINE_FANOUT_MAX_SUBSCRIBERS,
+    ),
 });
 
 /** A whole number of days, 1–3650; anything else falls back to the default. */

@@ -7,6 +7,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { PublishBatchResult, PublishResult } from "../../src/api/schemas/messages";
+import { readConfig } from "../../src/config";
 import { type DeliveryTask, DeliveryTaskSchema, FanoutTaskSchema } from "../../src/queues/tasks";
 import {
   type CallOptions,
@@ -231,6 +232,21 @@ describe("inline fan-out", () => {
     expect(over.res.status).toBe(202);
     expect(over.deliveries.calls).toEqual([]);
     expect(over.fanout.bodies()).toHaveLength(51);
+  });
+
+  it.each<[string | undefined, number]>([
+    [undefined, 10],
+    ["0", 0],
+    ["3", 3],
+    ["100", 100],
+    ["101", 10],
+    ["-1", 10],
+    ["2.5", 10],
+    ["many", 10],
+    ["", 10],
+  ])("reads INLINE_FANOUT_MAX_SUBSCRIBERS %j as %i", (value, limit) => {
+    const config = readConfig({ ...env, INLINE_FANOUT_MAX_SUBSCRIBERS: value } as unknown as Env);
+    expect(config.inlineFanoutMaxSubscribers).toBe(limit);
   });
 
   it("stays within the configured limit", async () => {
