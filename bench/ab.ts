@@ -21,7 +21,7 @@ import { projectRoot } from "../test/node/local-worker";
 import { type BenchBroker, startBenchBroker } from "./lib/broker";
 import { startSink } from "./lib/sink";
 import { median, ratio } from "./lib/stats";
-import { prepareWorkload, publishAndDeliver } from "./throughput";
+import { INLINE_WORKLOAD, prepareWorkload, publishAndDeliver, type Workload } from "./throughput";
 
 const { values } = parseArgs({
   options: {
@@ -41,6 +41,9 @@ interface Contender {
   runs: { ms: number; cpuMs: number | undefined }[];
 }
 
+/** The throughput bench's inline workload, with a sink channel of each build's own. */
+const workloadOf = (name: Contender["name"]): Workload => ({ ...INLINE_WORKLOAD, channel: name });
+
 const git = (...args: string[]) =>
   execFileSync("git", args, { cwd: projectRoot, encoding: "utf8" }).trim();
 
@@ -58,8 +61,8 @@ async function main(): Promise<void> {
     ] as const) {
       const broker = await startBenchBroker(undefined, { root });
       contenders.push({ name, broker, runs: [] });
-      await prepareWorkload(broker, sink, name);
-      await publishAndDeliver(broker, sink, name, WARMUP);
+      await prepareWorkload(broker, sink, workloadOf(name));
+      await publishAndDeliver(broker, sink, workloadOf(name), WARMUP);
     }
     console.log(`base ${values.base} (${revision.slice(0, 12)}) vs the working tree`);
     console.log(`${messages} messages per run, ${rounds} rounds\n`);
@@ -72,7 +75,7 @@ async function main(): Promise<void> {
         const { started, stats } = await publishAndDeliver(
           contender.broker,
           sink,
-          contender.name,
+          workloadOf(contender.name),
           messages,
         );
         const ms = (stats.lastAt ?? Number.NaN) - started;

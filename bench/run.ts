@@ -240,26 +240,39 @@ async function throughput(broker: BenchBroker, sink: Sink, queueLog: QueueLog) {
         `| ${index + 1} | ${run.system} | ${perSecond(run.perSecond)} | ${ms(run.ms)} | ${ms(run.publishMs)} | ${run.cpuMs === undefined ? "n/a" : `${count(run.cpuMs)} ms`} | ${run.duplicates} | ${queues} |`,
       );
     });
-    line(
-      `broker ${perSecond(result.broker)}, baseline ${perSecond(result.baseline)}; ratio per round ${result.roundRatios.map(ratio).join(", ")}; median ${ratio(result.ratio)} (target ≥ 0.80×)`,
-    );
-    const { broker: brokerCpu, baseline: floorCpu } = result.cpuPerDelivery;
-    if (brokerCpu === undefined || floorCpu === undefined) {
+    const { systems, ratios } = result;
+    const described = {
+      broker: "broker (inline fan-out)",
+      "broker-fanout": "broker (fan-out queue)",
+    } as const;
+    for (const path of ["broker", "broker-fanout"] as const) {
+      line(
+        `${described[path]} ${perSecond(systems[path].perSecond)}, baseline ${perSecond(systems.baseline.perSecond)}; ratio per round ${ratios[path].roundRatios.map(ratio).join(", ")}; median ${ratio(ratios[path].ratio)} (target ≥ 0.80×)`,
+      );
+    }
+    const floorCpu = systems.baseline.cpuPerDelivery;
+    if (floorCpu === undefined) {
       line("runtime CPU per delivery: n/a (read from /proc, on Linux only)");
       return;
     }
-    line(
-      `runtime CPU per delivery: broker ${brokerCpu.toFixed(3)} ms, baseline ${floorCpu.toFixed(3)} ms; baseline / broker ${ratio(floorCpu / brokerCpu)}`,
-    );
     const costs = await measureUnitCosts(settings.unitCostRounds);
-    if (!costs) return;
-    line(
-      `local runtime unit costs (bench/probe, median of ${settings.unitCostRounds}): D1 round trip ${costs.d1RoundTrip.toFixed(3)} ms, D1 row written ${costs.d1RowWritten.toFixed(4)} ms, queue message sent and consumed ${costs.queueMessage.toFixed(3)} ms of CPU`,
-    );
-    const operations = operationCost(result.runs, costs, PUBLISH_BATCH);
-    line(
-      `the broker's D1 round trips (${operations.d1RoundTripsPerDelivery.toFixed(3)} per delivery) and fan-out tasks (${operations.extraQueueMessagesPerDelivery.toFixed(2)} per delivery) cost ${operations.cpuPerDelivery.toFixed(3)} ms per delivery at these prices: with no CPU of its own beyond them, the broker would reach at most ${ratio(floorCpu / (floorCpu + operations.cpuPerDelivery))} of the baseline`,
-    );
+    if (costs) {
+      line(
+        `local runtime unit costs (bench/probe, median of ${settings.unitCostRounds}): D1 round trip ${costs.d1RoundTrip.toFixed(3)} ms, D1 row written ${costs.d1RowWritten.toFixed(4)} ms, queue message sent and consumed ${costs.queueMessage.toFixed(3)} ms of CPU`,
+      );
+    }
+    for (const path of ["broker", "broker-fanout"] as const) {
+      const own = systems[path].cpuPerDelivery;
+      if (own === undefined) continue;
+      line(
+        `${described[path]}: runtime CPU per delivery ${own.toFixed(3)} ms against the baseline's ${floorCpu.toFixed(3)} ms (baseline / broker ${ratio(floorCpu / own)})`,
+      );
+      if (!costs) continue;
+      const operations = operationCost(result.runs, path, costs, PUBLISH_BATCH);
+      line(
+        `  its D1 round trips (${operations.d1RoundTripsPerDelivery.toFixed(3)} per delivery) and fan-out tasks (${operations.extraQueueMessagesPerDelivery.toFixed(2)} per delivery) cost ${operations.cpuPerDelivery.toFixed(3)} ms per delivery at these prices: with no CPU of its own beyond them, it would reach at most ${ratio(floorCpu / (floorCpu + operations.cpuPerDelivery))} of the baseline`,
+      );
+    }
   } finally {
     await baseline.dispose();
   }

@@ -1,8 +1,11 @@
 /**
  * End-to-end deliveries per second: messages published to a topic with one subscriber, until the
  * last one reaches the sink, against the baseline Worker (bench/baseline), which only moves
- * queue messages to `fetch`, with the same batching and the same sink. Runs alternate between
- * the two so that drift on a shared machine hits both alike.
+ * queue messages to `fetch`, with the same batching and the same sink. The broker is measured
+ * twice per round: on a topic whose subscriber has no filter, which the publish fans out itself
+ * (inline fan-out), and on one whose subscriber has a filter that every message matches, which
+ * goes through the fan-out queue. Each round runs the three in turn, starting with a different
+ * one, so that drift on a shared machine hits all alike.
  */
 import type { BenchBroker } from "./lib/broker";
 import { closedLoop, HttpClient } from "./lib/http";
@@ -12,8 +15,12 @@ import type { RuntimeCpu } from "./lib/runtime-cpu";
 import type { ChannelStats, Sink } from "./lib/sink";
 import { median } from "./lib/stats";
 
+/** The broker on each path, and the baseline. */
+export type ThroughputSystem = "broker" | "broker-fanout" | "baseline";
+export type BrokerPath = Exclude<ThroughputSystem, "baseline">;
+
 export interface ThroughputRun {
-  system: "broker" | "baseline";
+  system: ThroughputSystem;
   messages: number;
   /** From the first publish to the last arrival at the sink. */
   ms: number;
@@ -26,15 +33,23 @@ export interface ThroughputRun {
   queues: Map<string, QueueTotals>;
 }
 
-export interface ThroughputResult {
-  runs: ThroughputRun[];
-  broker: number;
-  baseline: number;
-  /** Median over rounds of broker / baseline, each round measured back to back. */
+export interface SystemSummary {
+  /** Deliveries per second over all of the system's runs. */
+  perSecond: number;
+  /** Runtime CPU per delivery over all of its runs, in ms; undefined where unreadable. */
+  cpuPerDelivery: number | undefined;
+}
+
+export interface PathRatio {
+  /** Median over rounds of this path / baseline, each round measured back to back. */
   ratio: number;
   roundRatios: number[];
-  /** Runtime CPU per delivery over all runs, in ms; undefined where unreadable. */
-  cpuPerDelivery: { broker: number | undefined; baseline: number | undefined };
+}
+
+export interface ThroughputResult {
+  runs: ThroughputRun[];
+  systems: Record<ThroughputSystem, SystemSummary>;
+  ratios: Record<BrokerPath, PathRatio>;
 }
 
 export interface ThroughputOptions {
@@ -48,28 +63,50 @@ export interface ThroughputOptions {
   warmup: number;
 }
 
-const TOPIC = "bench-e2e";
+/** A topic of the workload: its name, the sink channel of its one subscriber, and its filter. */
+export interface Workload {
+  topic: string;
+  channel: string;
+  filter?: string;
+}
+
+/** The subscriber takes everything: the publish fans the messages out itself. */
+export const INLINE_WORKLOAD: Workload = { topic: "bench-e2e", channel: "e2e" };
+/** The subscriber's filter matches every message, so the fan-out queue must evaluate it. */
+export const FANOUT_WORKLOAD: Workload = {
+  topic: "bench-e2e-filtered",
+  channel: "e2e-filtered",
+  filter: 'body.category == "food"',
+};
+
 /** The publish batch endpoint's limit; the baseline enqueues with sendBatch calls of the same size. */
 export const PUBLISH_BATCH = 100;
 const ARRIVAL_TIMEOUT_MS = 180_000;
 const SETTLE_MS = 1_000;
+const SYSTEMS: readonly ThroughputSystem[] = ["broker", "broker-fanout", "baseline"];
 
 /** Keep in step with `messageBody` in bench/baseline/worker.ts: both sides send the same bytes. */
 function messageBody(index: number) {
   return { orderId: index, category: "food", total: 12.5, currency: "EUR" };
 }
 
-/** The workload's topic on `broker`, with one subscriber (no filter) at the sink's `channel`. */
+/** Creates the workload's topic on `broker`, with its one subscriber at the sink. */
 export async function prepareWorkload(
   broker: BenchBroker,
   sink: Sink,
-  channel: string,
+  workload: Workload,
 ): Promise<void> {
   const { http, adminToken } = broker;
-  await http.expect(201, "POST", "/v1/topics", { token: adminToken, json: { name: TOPIC } });
-  await http.expect(201, "POST", `/v1/topics/${TOPIC}/subscribers`, {
+  await http.expect(201, "POST", "/v1/topics", {
     token: adminToken,
-    json: { url: `${sink.url}/${channel}` },
+    json: { name: workload.topic },
+  });
+  await http.expect(201, "POST", `/v1/topics/${workload.topic}/subscribers`, {
+    token: adminToken,
+    json: {
+      url: `${sink.url}/${workload.channel}`,
+      ...(workload.filter === undefined ? {} : { filter: workload.filter }),
+    },
   });
 }
 
@@ -78,15 +115,15 @@ let sequence = 0;
 
 /**
  * Publishes `messages` (batches of 100, one call at a time, each message with an idempotency key)
- * to the workload's topic and waits until the sink's `channel` has them all.
+ * to the workload's topic and waits until its sink channel has them all.
  */
 export async function publishAndDeliver(
   broker: BenchBroker,
   sink: Sink,
-  channel: string,
+  workload: Workload,
   messages: number,
 ): Promise<{ started: number; publishMs: number; stats: ChannelStats }> {
-  sink.reset(channel);
+  sink.reset(workload.channel);
   const started = performance.now();
   const batches = Math.ceil(messages / PUBLISH_BATCH);
   await closedLoop(batches, 1, async (batch) => {
@@ -95,22 +132,24 @@ export async function publishAndDeliver(
       const index = sequence++;
       return { body: messageBody(index), idempotencyKey: `e2e-${index}` };
     });
-    const result = await broker.http.expect(202, "POST", `/v1/topics/${TOPIC}/messages/batch`, {
-      token: broker.publishToken,
-      json: { messages: envelopes },
-    });
+    const result = await broker.http.expect(
+      202,
+      "POST",
+      `/v1/topics/${workload.topic}/messages/batch`,
+      { token: broker.publishToken, json: { messages: envelopes } },
+    );
     return result.ms;
   });
   const publishMs = performance.now() - started;
-  const stats = await sink.waitFor(channel, messages, ARRIVAL_TIMEOUT_MS);
+  const stats = await sink.waitFor(workload.channel, messages, ARRIVAL_TIMEOUT_MS);
   return { started, publishMs, stats };
 }
 
 export async function measureThroughput(options: ThroughputOptions): Promise<ThroughputResult> {
   const { broker, sink } = options;
-  await prepareWorkload(broker, sink, "e2e");
+  await prepareWorkload(broker, sink, INLINE_WORKLOAD);
+  await prepareWorkload(broker, sink, FANOUT_WORKLOAD);
   const baseline = new HttpClient(options.baselineUrl, 4);
-  const runBroker = (messages: number) => publishAndDeliver(broker, sink, "e2e", messages);
 
   const runBaseline = async (messages: number) => {
     sink.reset("baseline");
@@ -120,13 +159,21 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
     const stats = await sink.waitFor("baseline", messages, ARRIVAL_TIMEOUT_MS);
     return { started, publishMs, stats };
   };
+  const run = (system: ThroughputSystem, messages: number) =>
+    system === "baseline"
+      ? runBaseline(messages)
+      : publishAndDeliver(
+          broker,
+          sink,
+          system === "broker" ? INLINE_WORKLOAD : FANOUT_WORKLOAD,
+          messages,
+        );
 
-  const measure = async (system: ThroughputRun["system"]): Promise<ThroughputRun> => {
+  const measure = async (system: ThroughputSystem): Promise<ThroughputRun> => {
     const mark = options.queueLog.mark();
-    const cpu = system === "broker" ? broker.cpu : options.baselineCpu;
+    const cpu = system === "baseline" ? options.baselineCpu : broker.cpu;
     const cpuBefore = cpu.readMs();
-    const { started, publishMs, stats } =
-      system === "broker" ? await runBroker(options.messages) : await runBaseline(options.messages);
+    const { started, publishMs, stats } = await run(system, options.messages);
     const ms = (stats.lastAt ?? Number.NaN) - started;
     // The last batch reports after its last request arrived; let it, so the queue counts below
     // (and the CPU time) belong to this run and not to the next.
@@ -145,46 +192,51 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
   };
 
   try {
-    await runBroker(options.warmup);
-    await runBaseline(options.warmup);
+    for (const system of SYSTEMS) await run(system, options.warmup);
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 
     const runs: ThroughputRun[] = [];
-    const roundRatios: number[] = [];
+    const roundRatios: Record<BrokerPath, number[]> = { broker: [], "broker-fanout": [] };
     for (let round = 0; round < options.rounds; round++) {
-      const order =
-        round % 2 === 0 ? (["broker", "baseline"] as const) : (["baseline", "broker"] as const);
-      const pair: Partial<Record<ThroughputRun["system"], ThroughputRun>> = {};
+      const first = round % SYSTEMS.length;
+      const order = [...SYSTEMS.slice(first), ...SYSTEMS.slice(0, first)];
+      const measured = new Map<ThroughputSystem, ThroughputRun>();
       for (const system of order) {
-        const run = await measure(system);
-        pair[system] = run;
-        runs.push(run);
+        const result = await measure(system);
+        measured.set(system, result);
+        runs.push(result);
       }
-      if (pair.broker && pair.baseline) {
-        roundRatios.push(pair.broker.perSecond / pair.baseline.perSecond);
+      const floor = measured.get("baseline");
+      for (const path of ["broker", "broker-fanout"] as const) {
+        const own = measured.get(path);
+        if (own && floor) roundRatios[path].push(own.perSecond / floor.perSecond);
       }
     }
-    const rate = (system: ThroughputRun["system"]) => {
-      const own = runs.filter((run) => run.system === system);
-      const total = own.reduce((sum, run) => sum + run.messages, 0);
-      return (total / own.reduce((sum, run) => sum + run.ms, 0)) * 1000;
-    };
-    const cpuPerDelivery = (system: ThroughputRun["system"]) => {
-      const own = runs.filter((run) => run.system === system);
-      let cpuMs = 0;
-      for (const run of own) {
-        if (run.cpuMs === undefined) return undefined;
-        cpuMs += run.cpuMs;
+    const summary = (system: ThroughputSystem): SystemSummary => {
+      const own = runs.filter((result) => result.system === system);
+      const deliveries = own.reduce((sum, result) => sum + result.messages, 0);
+      let cpuMs: number | undefined = 0;
+      for (const result of own) {
+        cpuMs =
+          cpuMs === undefined || result.cpuMs === undefined ? undefined : cpuMs + result.cpuMs;
       }
-      return cpuMs / own.reduce((sum, run) => sum + run.messages, 0);
+      return {
+        perSecond: (deliveries / own.reduce((sum, result) => sum + result.ms, 0)) * 1000,
+        cpuPerDelivery: cpuMs === undefined ? undefined : cpuMs / deliveries,
+      };
     };
+    const pathRatio = (path: BrokerPath): PathRatio => ({
+      ratio: median(roundRatios[path]),
+      roundRatios: roundRatios[path],
+    });
     return {
       runs,
-      broker: rate("broker"),
-      baseline: rate("baseline"),
-      ratio: median(roundRatios),
-      roundRatios,
-      cpuPerDelivery: { broker: cpuPerDelivery("broker"), baseline: cpuPerDelivery("baseline") },
+      systems: {
+        broker: summary("broker"),
+        "broker-fanout": summary("broker-fanout"),
+        baseline: summary("baseline"),
+      },
+      ratios: { broker: pathRatio("broker"), "broker-fanout": pathRatio("broker-fanout") },
     };
   } finally {
     baseline.close();

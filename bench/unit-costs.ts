@@ -9,7 +9,7 @@ import { startLocalWorker } from "../test/node/local-worker";
 import { HttpClient } from "./lib/http";
 import { type RuntimeCpu, withRuntimeCpu } from "./lib/runtime-cpu";
 import { median } from "./lib/stats";
-import type { ThroughputRun } from "./throughput";
+import type { BrokerPath, ThroughputRun } from "./throughput";
 
 export interface UnitCosts {
   /** CPU ms of one D1 round trip (a batch of one `SELECT 1`). */
@@ -101,16 +101,17 @@ export interface OperationCost {
 }
 
 /**
- * The D1 round trips and queue messages the broker's runs made, priced: one D1 batch per publish
- * call, one read and one write per consumer invocation (fan-out and delivery), and one fan-out
- * task per message. Rows written are left out: a few per delivery, at a fraction of a round trip.
+ * The D1 round trips and queue messages the broker's runs on one path made, priced: one D1 batch
+ * per publish call, one read and one write per consumer invocation (fan-out and delivery), and
+ * each fan-out task. Rows written are left out: a few per delivery, at a fraction of a round trip.
  */
 export function operationCost(
   runs: readonly ThroughputRun[],
+  path: BrokerPath,
   costs: UnitCosts,
   publishBatch: number,
 ): OperationCost {
-  const own = runs.filter((run) => run.system === "broker");
+  const own = runs.filter((run) => run.system === path);
   const deliveries = own.reduce((sum, run) => sum + run.messages, 0);
   let roundTrips = 0;
   let fanoutTasks = 0;
