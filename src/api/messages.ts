@@ -173,6 +173,7 @@ function publishBindings(c: AppContext): PublishBindings {
     fanoutQueue: c.env.FANOUT_QUEUE,
     deliveryQueue: c.env.DELIVERY_QUEUE,
     inlineMaxSubscribers: c.get("config").inlineFanoutMaxSubscribers,
+    waitUntil: (work) => c.executionCtx.waitUntil(work),
   };
 }
 

@@ -3,6 +3,7 @@
  * each a few set-based statements over the batch (bound as JSON lists).
  */
 import { rowsOf } from "./d1";
+import { MARK_DISPATCHED } from "./publish";
 import type { DeliveryState, HttpMethod, SubscriberRow } from "./schema";
 
 export interface DeliveryContext {
@@ -136,11 +137,6 @@ SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
 WHERE EXISTS (SELECT 1 FROM deliveries
   WHERE message_id = ?2 AND subscriber_id = ?4 AND state = 'dead')`;
 
-// A message fanned out at publish stays queued until an outcome of one of its deliveries is
-// recorded (src/db/publish.ts); any other message with a delivery is dispatched already.
-const MARK_DISPATCHED = `UPDATE messages SET state = 'dispatched'
-WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'queued'`;
-
 const DEACTIVATE = `UPDATE subscribers SET active = 0, version = version + 1, updated_at = ?2
 WHERE id IN (SELECT value FROM json_each(?1))`;
 const CANCEL_OPEN = `UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL
@@ -159,6 +155,8 @@ export async function recordOutcomes(
 ): Promise<void> {
   if (outcomes.length === 0 && goneSubscriberIds.length === 0) return;
   const rows = outcomes.map(({ deadLetter: _deadLetter, ...row }) => row);
+  // A message fanned out at publish whose marking failed there is dispatched by its first outcome;
+  // any other message with a delivery is dispatched already, and this changes nothing.
   const messageIds = [...new Set(outcomes.map((outcome) => outcome.messageId))];
   const statements = [
     d1.prepare(UPSERT_OUTCOMES).bind(JSON.stringify(rows), now),

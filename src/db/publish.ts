@@ -77,9 +77,9 @@ ON CONFLICT (topic, key) DO UPDATE SET
 WHERE idempotency_keys.created_at < ?4`;
 
 // A message goes in only if its topic exists and, when it has a key, only if the key is its own.
-// One fanned out inline has its counts at once; it stays queued until its first delivery outcome
-// is recorded (src/db/deliveries.ts), so that a retried publish whose send failed re-queues it,
-// as it would any message not fanned out yet. With no subscriber at all, nothing is left to do.
+// One fanned out inline has its counts at once, and stays queued until its delivery tasks are
+// sent ({@link markDispatched}), so that a retried publish whose send failed re-queues it, as it
+// would any message not fanned out yet. With no subscriber at all, nothing is left to do.
 const INSERT_MESSAGES = `INSERT INTO messages
   (id, topic, state, matched, filtered, payload, published_at, available_at)
 SELECT m.value ->> 'id', ?1,
@@ -176,6 +176,20 @@ export async function recordMessages(
     owners,
     inlineSubscriberIds: inlineRow ? (JSON.parse(inlineRow.ids) as string[]) : undefined,
   };
+}
+
+/** Moves queued messages to dispatched; ?1 is a JSON list of their ids. */
+export const MARK_DISPATCHED = `UPDATE messages SET state = 'dispatched'
+WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'queued'`;
+
+/**
+ * Marks messages fanned out inline as dispatched once their delivery tasks were sent: from then
+ * on, a repeated publish with the same key answers for them without queueing them again. Should
+ * this write fail, their first recorded delivery outcome does the same (src/db/deliveries.ts).
+ */
+export async function markDispatched(d1: D1Database, messageIds: readonly string[]): Promise<void> {
+  if (messageIds.length === 0) return;
+  await d1.batch([d1.prepare(MARK_DISPATCHED).bind(JSON.stringify(messageIds))]);
 }
 
 const FORGET_MESSAGES = "DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1))";

@@ -11,7 +11,12 @@
  * without a delay whose content travels inline qualify; the others go through the fan-out queue.
  */
 import { ApiError } from "../api/problem";
-import { forgetMessages, type MessageToRecord, recordMessages } from "../db/publish";
+import {
+  forgetMessages,
+  type MessageToRecord,
+  markDispatched,
+  recordMessages,
+} from "../db/publish";
 import { MAX_DELAY_SECONDS } from "../delivery/backoff";
 import { logError } from "../log";
 import {
@@ -35,6 +40,8 @@ export interface PublishBindings {
   deliveryQueue: Queue<DeliveryTask>;
   /** The most active subscribers a topic may have for inline fan-out; 0 turns it off. */
   inlineMaxSubscribers: number;
+  /** Keeps work running after the answer (the request's `waitUntil`). */
+  waitUntil(work: Promise<unknown>): void;
 }
 
 /** A subscriber id's share of a delivery task, beyond what the fan-out task already counts. */
@@ -99,8 +106,9 @@ export async function publishMessages(
       // Not fanned out yet: perhaps never queued (its send failed and could not be taken back).
       // Queue it again under its own id rather than answer for a message that may be lost; the
       // fan-out consumer claims each message once, so a second task changes nothing. One fanned
-      // out inline is queued until its first outcome is recorded: the claim lets this task fan
-      // it out once more, a delivery already made is skipped, one still in flight may repeat.
+      // out inline is queued only until its tasks were sent, or, if marking it then failed,
+      // until its first outcome: the claim lets this task fan it out once more, a delivery
+      // already made is skipped, one still in flight may repeat.
       if (owner.state === "queued" && owner.publishedAt !== null) {
         const remaining = Math.ceil(((owner.availableAt ?? owner.publishedAt) - now) / 1000);
         tasks.push(
@@ -134,6 +142,15 @@ export async function publishMessages(
   } catch (error) {
     await forgetQuietly(d1, topic, freshRecords);
     throw queueFailure(error);
+  }
+  if (deliveries.length > 0) {
+    // After the answer: the publisher does not wait for it, and a failure is made good later.
+    const sent = [...new Set(deliveries.map((delivery) => delivery.messageId))];
+    bindings.waitUntil(
+      markDispatched(d1, sent).catch((error: unknown) => {
+        logError("publish.mark_dispatched_failed", { error: String(error), messages: sent.length });
+      }),
+    );
   }
 
   return slots.map(({ unique: index, repeat }) => {

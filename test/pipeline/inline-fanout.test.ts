@@ -19,6 +19,7 @@ import {
 } from "../harness";
 import {
   answering,
+  countingD1,
   deliver,
   deliveryRowsOf,
   fanOut,
@@ -30,17 +31,21 @@ import {
 
 silenceErrorLog();
 
+/** The statement that marks messages fanned out inline as dispatched once their tasks are sent. */
+const MARKING = /^UPDATE messages SET state = 'dispatched'/;
+
 /** Publishes through `path` (under the topic) with inline fan-out up to `limit` subscribers. */
 async function publishInline(
   topic: string,
   request: CallOptions,
-  options: { path?: string; limit?: number } = {},
+  options: { path?: string; limit?: number; db?: D1Database } = {},
 ) {
   const fanout = recordingQueue();
   const deliveries = recordingQueue();
   const res = await call("POST", `/v1/topics/${topic}/messages${options.path ?? ""}`, {
     ...request,
     env: {
+      DB: options.db ?? env.DB,
       FANOUT_QUEUE: fanout.queue,
       DELIVERY_QUEUE: deliveries.queue,
       INLINE_FANOUT_MAX_SUBSCRIBERS: String(options.limit ?? 100),
@@ -129,16 +134,18 @@ describe("inline fan-out", () => {
     expect(rows).toHaveLength(2);
     for (const row of rows) expect(row).toMatchObject({ state: "pending", attempts: 0 });
 
-    // Fanned out, counted, and queued until a delivery's outcome is recorded.
+    // Fanned out, counted, and dispatched once its tasks were sent.
     const status = await messageStatus(id);
-    expect(status).toMatchObject({ state: "queued", matched: 2, filtered: 0 });
+    expect(status).toMatchObject({ state: "dispatched", matched: 2, filtered: 0 });
     expect(status.deliveries.map((delivery) => delivery.state)).toEqual(["pending", "pending"]);
   });
 
-  it("counts the message dispatched once an outcome of its deliveries is recorded", async () => {
+  it("leaves the message to its first outcome to dispatch when marking it fails", async () => {
     const { topic } = await topicWith(2);
-    const { res, tasks } = await publishInline(topic, { json: { body: 1 } });
+    const d1 = countingD1(env.DB, (call) => call.sql.some((sql) => MARKING.test(sql)));
+    const { res, tasks } = await publishInline(topic, { json: { body: 1 } }, { db: d1.db });
     const { id } = await expectJson(res, 202, PublishResult);
+    expect(await messageStatus(id)).toMatchObject({ state: "queued", matched: 2, filtered: 0 });
 
     const ok = answering(200);
     await deliver(tasks(), ok.fetch);
@@ -322,20 +329,32 @@ describe("inline fan-out", () => {
     expect(rows.map((row) => row.state)).toEqual(["cancelled", "cancelled"]);
   });
 
-  it("re-queues a repeated publish through the fan-out until an outcome is recorded", async () => {
+  it("answers a repeated publish for the message without queueing it again", async () => {
     const { topic } = await topicWith(1);
-    const first = await publishInline(topic, {
-      json: { body: 1 },
-      headers: { "idempotency-key": "again" },
-    });
+    const key = { "idempotency-key": "again" };
+    const first = await publishInline(topic, { json: { body: 1 }, headers: key });
     const { id } = await expectJson(first.res, 202, PublishResult);
 
-    // Its delivery tasks may never have been sent (a send that failed and could not be taken
-    // back): a repeat queues it again, and the fan-out's claim lets it through once.
-    const repeat = await publishInline(topic, {
-      json: { body: 1 },
-      headers: { "idempotency-key": "again" },
+    const repeat = await publishInline(topic, { json: { body: 1 }, headers: key });
+    expect(await expectJson(repeat.res, 202, PublishResult)).toEqual({
+      id,
+      topic,
+      duplicate: true,
     });
+    expect(repeat.fanout.calls).toEqual([]);
+    expect(repeat.deliveries.calls).toEqual([]);
+  });
+
+  it("re-queues a repeated publish through the fan-out while the message is not marked", async () => {
+    const { topic } = await topicWith(1);
+    const key = { "idempotency-key": "again" };
+    const d1 = countingD1(env.DB, (call) => call.sql.some((sql) => MARKING.test(sql)));
+    const first = await publishInline(topic, { json: { body: 1 }, headers: key }, { db: d1.db });
+    const { id } = await expectJson(first.res, 202, PublishResult);
+
+    // Not marked, its delivery tasks may never have been sent (a send that failed and could not
+    // be taken back): a repeat queues it again, and the fan-out's claim lets it through once.
+    const repeat = await publishInline(topic, { json: { body: 1 }, headers: key });
     expect(await expectJson(repeat.res, 202, PublishResult)).toMatchObject({
       id,
       duplicate: true,
@@ -344,10 +363,7 @@ describe("inline fan-out", () => {
     expect(FanoutTaskSchema.parse(repeat.fanout.bodies()[0]).messageId).toBe(id);
 
     await deliver(first.tasks(), answering(200).fetch);
-    const later = await publishInline(topic, {
-      json: { body: 1 },
-      headers: { "idempotency-key": "again" },
-    });
+    const later = await publishInline(topic, { json: { body: 1 }, headers: key });
     expect(await expectJson(later.res, 202, PublishResult)).toMatchObject({ duplicate: true });
     expect(later.fanout.calls).toEqual([]);
     expect(later.deliveries.calls).toEqual([]);
