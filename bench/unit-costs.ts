@@ -102,8 +102,9 @@ export interface OperationCost {
 
 /**
  * The D1 round trips and queue messages the broker's runs on one path made, priced: one D1 batch
- * per publish call, one read and one write per consumer invocation (fan-out and delivery), and
- * each fan-out task. Rows written are left out: a few per delivery, at a fraction of a round trip.
+ * per publish call (two with inline fan-out: the record, then the marking after the send), one
+ * read and one write per consumer invocation (fan-out and delivery), and each fan-out task. Rows
+ * written are left out: a few per delivery, at a fraction of a round trip.
  */
 export function operationCost(
   runs: readonly ThroughputRun[],
@@ -116,7 +117,8 @@ export function operationCost(
   let roundTrips = 0;
   let fanoutTasks = 0;
   for (const run of own) {
-    roundTrips += Math.ceil(run.messages / publishBatch);
+    const publishCalls = Math.ceil(run.messages / publishBatch);
+    roundTrips += path === "broker" ? 2 * publishCalls : publishCalls;
     for (const [queue, totals] of run.queues) {
       if (queue.endsWith("-fanout")) fanoutTasks += totals.messages;
       if (queue.endsWith("-fanout") || queue.endsWith("-deliveries")) {
