@@ -3,7 +3,7 @@
  * each a few set-based statements over the batch (bound as JSON lists).
  */
 import { rowsOf } from "./d1";
-import { MARK_DISPATCHED } from "./publish";
+import { MARK_DISPATCHED } from "./messages";
 import type { DeliveryState, HttpMethod, SubscriberRow } from "./schema";
 
 export interface DeliveryContext {

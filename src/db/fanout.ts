@@ -67,7 +67,7 @@ export interface FanoutResult {
 }
 
 // ?1 JSON: [{ id, matched, filtered }].
-const MARK_DISPATCHED = `UPDATE messages
+const RECORD_COUNTS = `UPDATE messages
 SET state = 'dispatched', matched = r.value ->> 'matched', filtered = r.value ->> 'filtered'
 FROM json_each(?1) AS r
 WHERE messages.id = r.value ->> 'id'`;
@@ -107,7 +107,7 @@ export async function recordFanout(
   // A fan-out to many thousands of subscribers is split across statements.
   const opens = jsonChunks(pairs, pairChars);
   await d1.batch([
-    d1.prepare(MARK_DISPATCHED).bind(JSON.stringify(counts)),
+    d1.prepare(RECORD_COUNTS).bind(JSON.stringify(counts)),
     ...opens.map((part) => d1.prepare(OPEN_DELIVERIES).bind(JSON.stringify(part), now)),
   ]);
 }

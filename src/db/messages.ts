@@ -1,4 +1,4 @@
-/** Reading a message's status. */
+/** A message's state: reading its status, and marking it dispatched. */
 import { asc, eq } from "drizzle-orm";
 import type { Database } from "./client";
 import { type DeliveryRow, deliveries, type MessageRow, messages } from "./schema";
@@ -32,4 +32,18 @@ export async function findMessageStatus(
   ]);
   const message = found[0];
   return message ? { message, deliveries: rows } : undefined;
+}
+
+/** Moves queued messages to dispatched; ?1 is a JSON list of their ids. */
+export const MARK_DISPATCHED = `UPDATE messages SET state = 'dispatched'
+WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'queued'`;
+
+/**
+ * Marks messages fanned out inline as dispatched once their delivery tasks were sent: from then
+ * on, a repeated publish with the same key answers for them without queueing them again. Should
+ * this write fail, their first recorded delivery outcome does the same (src/db/deliveries.ts).
+ */
+export async function markDispatched(d1: D1Database, messageIds: readonly string[]): Promise<void> {
+  if (messageIds.length === 0) return;
+  await d1.batch([d1.prepare(MARK_DISPATCHED).bind(JSON.stringify(messageIds))]);
 }

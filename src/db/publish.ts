@@ -60,8 +60,10 @@ const TOPIC_EXISTS = "SELECT 1 AS found FROM topics WHERE name = ?1";
  */
 const ACTIVE_UP_TO_LIMIT =
   "SELECT filter FROM subscribers WHERE topic = ?1 AND active = 1 LIMIT ?5 + 1";
+/** The topic's active subscribers, counted up to ?5 + 1: exact whenever the topic qualifies. */
+const ACTIVE_COUNT = `(SELECT count(*) FROM (${ACTIVE_UP_TO_LIMIT}))`;
 const INLINE_TOPIC = `(?5 >= 0
-  AND (SELECT count(*) FROM (${ACTIVE_UP_TO_LIMIT})) <= ?5
+  AND ${ACTIVE_COUNT} <= ?5
   AND NOT EXISTS (SELECT 1 FROM (${ACTIVE_UP_TO_LIMIT}) WHERE filter IS NOT NULL))`;
 /** Message `m` of the batch is fanned out inline. */
 const INLINE_MESSAGE = `(m.value ->> 'inline' = 1 AND ${INLINE_TOPIC})`;
@@ -78,14 +80,13 @@ WHERE idempotency_keys.created_at < ?4`;
 
 // A message goes in only if its topic exists and, when it has a key, only if the key is its own.
 // One fanned out inline has its counts at once, and stays queued until its delivery tasks are
-// sent ({@link markDispatched}), so that a retried publish whose send failed re-queues it, as it
-// would any message not fanned out yet. With no subscriber at all, nothing is left to do.
+// sent (`markDispatched` in ./messages), so that a retried publish whose send failed re-queues
+// it, as it would any message not fanned out yet. With no subscriber at all, nothing is left to do.
 const INSERT_MESSAGES = `INSERT INTO messages
   (id, topic, state, matched, filtered, payload, published_at, available_at)
 SELECT m.value ->> 'id', ?1,
-  CASE WHEN ${INLINE_MESSAGE} AND NOT EXISTS (SELECT 1 FROM subscribers WHERE topic = ?1 AND active = 1)
-    THEN 'dispatched' ELSE 'queued' END,
-  CASE WHEN ${INLINE_MESSAGE} THEN (SELECT count(*) FROM subscribers WHERE topic = ?1 AND active = 1) END,
+  CASE WHEN ${INLINE_MESSAGE} AND ${ACTIVE_COUNT} = 0 THEN 'dispatched' ELSE 'queued' END,
+  CASE WHEN ${INLINE_MESSAGE} THEN ${ACTIVE_COUNT} END,
   CASE WHEN ${INLINE_MESSAGE} THEN 0 END,
   NULL, m.value ->> 'publishedAt', m.value ->> 'availableAt'
 FROM json_each(?2) AS m
@@ -128,7 +129,10 @@ export async function recordMessages(
   topic: string,
   batch: readonly MessageToRecord[],
   now: number,
-  /** The most active subscribers a topic may have for inline fan-out; undefined: none. */
+  /**
+   * The most active subscribers the topic may have for this call's candidates to be fanned out
+   * inline; undefined when none is a candidate or inline fan-out is off.
+   */
   inlineMaxSubscribers?: number,
 ): Promise<RecordResult> {
   const list = JSON.stringify(
@@ -142,9 +146,8 @@ export async function recordMessages(
     })),
   );
   const keyed = batch.some((message) => message.idempotencyKey !== undefined);
-  const inline =
-    inlineMaxSubscribers !== undefined && batch.some((message) => message.inlineCandidate);
-  const max = inline ? inlineMaxSubscribers : -1;
+  const inline = inlineMaxSubscribers !== undefined;
+  const max = inlineMaxSubscribers ?? -1;
   // ?1 to ?5 mean the same in every statement; each binds up to the highest one it reads.
   const params = [topic, list, now, now - IDEMPOTENCY_WINDOW_MS, max];
   const statement = (sql: string, highest: number) =>
@@ -176,20 +179,6 @@ export async function recordMessages(
     owners,
     inlineSubscriberIds: inlineRow ? (JSON.parse(inlineRow.ids) as string[]) : undefined,
   };
-}
-
-/** Moves queued messages to dispatched; ?1 is a JSON list of their ids. */
-export const MARK_DISPATCHED = `UPDATE messages SET state = 'dispatched'
-WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'queued'`;
-
-/**
- * Marks messages fanned out inline as dispatched once their delivery tasks were sent: from then
- * on, a repeated publish with the same key answers for them without queueing them again. Should
- * this write fail, their first recorded delivery outcome does the same (src/db/deliveries.ts).
- */
-export async function markDispatched(d1: D1Database, messageIds: readonly string[]): Promise<void> {
-  if (messageIds.length === 0) return;
-  await d1.batch([d1.prepare(MARK_DISPATCHED).bind(JSON.stringify(messageIds))]);
 }
 
 const FORGET_MESSAGES = "DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1))";

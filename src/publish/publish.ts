@@ -11,12 +11,8 @@
  * without a delay whose content travels inline qualify; the others go through the fan-out queue.
  */
 import { ApiError } from "../api/problem";
-import {
-  forgetMessages,
-  type MessageToRecord,
-  markDispatched,
-  recordMessages,
-} from "../db/publish";
+import { markDispatched } from "../db/messages";
+import { forgetMessages, type MessageToRecord, recordMessages } from "../db/publish";
 import { MAX_DELAY_SECONDS } from "../delivery/backoff";
 import { logError } from "../log";
 import {
