@@ -8,6 +8,8 @@ const NAME = "[A-Za-z_][A-Za-z0-9_]*";
 const COLON_SEGMENT = new RegExp(`^:(${NAME})$`);
 // The WHATWG parser percent-encodes braces in a path, so a parsed template has `%7B…%7D`.
 const BRACED = new RegExp(`(?:\\{|%7B)(${NAME})(?:\\}|%7D)`, "gi");
+/** BRACED without the global flag, whose `lastIndex` would carry from one test to the next. */
+const HAS_BRACED = new RegExp(BRACED.source, "i");
 const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
 
 /**
@@ -96,7 +98,7 @@ function fixedHref(template: string): string | undefined {
     const url = new URL(template);
     const templated = url.pathname
       .split("/")
-      .some((segment) => COLON_SEGMENT.test(segment) || new RegExp(BRACED).test(segment));
+      .some((segment) => COLON_SEGMENT.test(segment) || HAS_BRACED.test(segment));
     href = templated ? null : url.href;
     if (fixedCache.size >= FIXED_CACHE_LIMIT) {
       const oldest = fixedCache.keys().next().value;
