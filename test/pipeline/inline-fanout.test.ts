@@ -66,31 +66,18 @@ async function topicWith(subscribers: number): Promise<{ topic: string; ids: str
 async function rowsReadPublishingTo(subscribers: number, filter: string | null): Promise<number> {
   const { name: topic } = await seedTopic();
   await insertSubscribers(topic, subscribers, { filter });
-  let read = 0;
-  const db = new Proxy(env.DB, {
-    get(target, property) {
-      if (property === "batch") {
-        return async (statements: D1PreparedStatement[]) => {
-          const results = await target.batch(statements);
-          for (const result of results) read += result.meta.rows_read ?? 0;
-          return results;
-        };
-      }
-      const value: unknown = Reflect.get(target, property);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
+  const d1 = countingD1();
   const res = await call("POST", `/v1/topics/${topic}/messages`, {
     json: { body: 1 },
     env: {
-      DB: db,
+      DB: d1.db,
       FANOUT_QUEUE: recordingQueue().queue,
       DELIVERY_QUEUE: recordingQueue().queue,
       INLINE_FANOUT_MAX_SUBSCRIBERS: "10",
     },
   });
   expect(res.status).toBe(202);
-  return read;
+  return d1.rowsRead();
 }
 
 describe("inline fan-out", () => {

@@ -117,6 +117,8 @@ export interface CountingD1 {
   reads(): D1Call[];
   /** Round trips with at least one statement that writes. */
   writes(): D1Call[];
+  /** Rows D1 reports it read, summed over the batches that went through. */
+  rowsRead(): number;
 }
 
 const WRITE = /^\s*(?:insert|update|delete|replace)\b/i;
@@ -135,6 +137,7 @@ export function countingD1(
   fails: (call: D1Call) => boolean = () => false,
 ): CountingD1 {
   const calls: D1Call[] = [];
+  let rowsRead = 0;
   const realStatements = new WeakMap<object, D1PreparedStatement>();
   const sqlOf = new WeakMap<object, string>();
 
@@ -182,7 +185,10 @@ export function countingD1(
             sql: statements.map((statement) => sqlOf.get(statement) ?? "?"),
           });
           if (failed) return failed;
-          return target.batch(statements.map((s) => realStatements.get(s) ?? s));
+          return target.batch(statements.map((s) => realStatements.get(s) ?? s)).then((results) => {
+            for (const result of results) rowsRead += result.meta.rows_read ?? 0;
+            return results;
+          });
         };
       }
       const value: unknown = Reflect.get(target, property);
@@ -194,6 +200,7 @@ export function countingD1(
     calls,
     reads: () => calls.filter((call) => !isWrite(call)),
     writes: () => calls.filter(isWrite),
+    rowsRead: () => rowsRead,
   };
 }
 
