@@ -1,7 +1,7 @@
 /**
  * `npm run bench:profile`: where the Worker's CPU goes while it carries the throughput workload
- * (bench/throughput.ts: messages published in batches of 100 to a topic with one subscriber, until
- * the sink has them all). The runtime's inspector samples the Worker's isolate; the profile is
+ * (bench/throughput.ts, its inline topic: messages published in batches of 100 to a topic with one
+ * subscriber without a filter, until the sink has them all). The runtime's inspector samples the Worker's isolate; the profile is
  * written as a `.cpuprofile` (open it in Chrome DevTools) and summed up here by function.
  *
  * "(idle)" is time the isolate waited: for the sink, and for local D1 and the local queues, which
@@ -17,8 +17,8 @@ import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { startBenchBroker } from "./lib/broker";
 import { startSink } from "./lib/sink";
+import { INLINE_WORKLOAD, prepareWorkload, publishAndDeliver } from "./throughput";
 
-const TOPIC = "bench-profile";
 const TOP = 30;
 
 const { values } = parseArgs({
@@ -101,27 +101,8 @@ async function main(): Promise<void> {
   const inspectorPort = await freePort();
   const broker = await startBenchBroker(undefined, { inspectorPort });
   try {
-    const admin = { token: broker.adminToken };
-    await broker.http.expect(201, "POST", "/v1/topics", { ...admin, json: { name: TOPIC } });
-    await broker.http.expect(201, "POST", `/v1/topics/${TOPIC}/subscribers`, {
-      ...admin,
-      json: { url: `${sink.url}/profile` },
-    });
-    let sequence = 0;
-    const run = async (count: number) => {
-      sink.reset("profile");
-      for (let sent = 0; sent < count; sent += 100) {
-        const batch = Array.from({ length: Math.min(100, count - sent) }, () => ({
-          body: { orderId: sequence, category: "food", total: 12.5, currency: "EUR" },
-          idempotencyKey: `profile-${sequence++}`,
-        }));
-        await broker.http.expect(202, "POST", `/v1/topics/${TOPIC}/messages/batch`, {
-          token: broker.publishToken,
-          json: { messages: batch },
-        });
-      }
-      await sink.waitFor("profile", count, 180_000);
-    };
+    await prepareWorkload(broker, sink, INLINE_WORKLOAD);
+    const run = (count: number) => publishAndDeliver(broker, sink, INLINE_WORKLOAD, count);
     await run(200);
 
     const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()) as {
