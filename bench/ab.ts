@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { projectRoot } from "../test/node/local-worker";
 import { type BenchBroker, startBenchBroker } from "./lib/broker";
+import { withCpuTime } from "./lib/runtime-cpu";
 import { startSink } from "./lib/sink";
 import { median, ratio } from "./lib/stats";
 import { INLINE_WORKLOAD, prepareWorkload, publishAndDeliver, type Workload } from "./throughput";
@@ -71,17 +72,12 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? contenders : [...contenders].reverse();
       for (const contender of order) {
-        const before = contender.broker.cpu.readMs();
-        const { started, stats } = await publishAndDeliver(
-          contender.broker,
-          sink,
-          workloadOf(contender.name),
-          messages,
+        const { result, cpuMs } = await withCpuTime(
+          contender.broker.cpu,
+          () => publishAndDeliver(contender.broker, sink, workloadOf(contender.name), messages),
+          SETTLE_MS,
         );
-        const ms = (stats.lastAt ?? Number.NaN) - started;
-        await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-        const after = contender.broker.cpu.readMs();
-        const cpuMs = before === undefined || after === undefined ? undefined : after - before;
+        const ms = (result.stats.lastAt ?? Number.NaN) - result.started;
         contender.runs.push({ ms, cpuMs });
         console.log(
           `| ${round + 1} | ${contender.name} | ${ms.toFixed(0)} ms | ${cpuMs === undefined ? "n/a" : `${cpuMs} ms`} |`,

@@ -11,7 +11,7 @@ import type { BenchBroker } from "./lib/broker";
 import { closedLoop, HttpClient } from "./lib/http";
 import type { QueueLog } from "./lib/queue-log";
 import { type QueueTotals, totalsByQueue } from "./lib/queue-log";
-import type { RuntimeCpu } from "./lib/runtime-cpu";
+import { type RuntimeCpu, withCpuTime } from "./lib/runtime-cpu";
 import type { ChannelStats, Sink } from "./lib/sink";
 import { median } from "./lib/stats";
 
@@ -172,20 +172,22 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
   const measure = async (system: ThroughputSystem): Promise<ThroughputRun> => {
     const mark = options.queueLog.mark();
     const cpu = system === "baseline" ? options.baselineCpu : broker.cpu;
-    const cpuBefore = cpu.readMs();
-    const { started, publishMs, stats } = await run(system, options.messages);
+    // The settle lets the last batch report, so the queue counts below (and the CPU time) belong
+    // to this run and not to the next.
+    const { result, cpuMs } = await withCpuTime(
+      cpu,
+      () => run(system, options.messages),
+      SETTLE_MS,
+    );
+    const { started, publishMs, stats } = result;
     const ms = (stats.lastAt ?? Number.NaN) - started;
-    // The last batch reports after its last request arrived; let it, so the queue counts below
-    // (and the CPU time) belong to this run and not to the next.
-    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-    const cpuAfter = cpu.readMs();
     return {
       system,
       messages: options.messages,
       ms,
       perSecond: (options.messages / ms) * 1000,
       publishMs,
-      cpuMs: cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore,
+      cpuMs,
       duplicates: stats.arrivals - stats.distinct,
       queues: totalsByQueue(options.queueLog.since(mark)),
     };

@@ -7,7 +7,7 @@
  */
 import { startLocalWorker } from "../test/node/local-worker";
 import { HttpClient } from "./lib/http";
-import { type RuntimeCpu, withRuntimeCpu } from "./lib/runtime-cpu";
+import { type RuntimeCpu, withCpuTime, withRuntimeCpu } from "./lib/runtime-cpu";
 import { median } from "./lib/stats";
 import type { BrokerPath, ThroughputRun } from "./throughput";
 
@@ -73,10 +73,7 @@ export async function measureUnitCosts(rounds: number): Promise<UnitCosts | unde
 
 /** The runtime's CPU time over `work`, and over a short settle after it for work left running. */
 async function cpuOf(cpu: RuntimeCpu, work: () => Promise<unknown>): Promise<number> {
-  const before = cpu.readMs() ?? Number.NaN;
-  await work();
-  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-  return (cpu.readMs() ?? Number.NaN) - before;
+  return (await withCpuTime(cpu, work, SETTLE_MS)).cpuMs ?? Number.NaN;
 }
 
 async function consumed(http: HttpClient): Promise<number> {

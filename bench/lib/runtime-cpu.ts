@@ -46,6 +46,25 @@ export async function withRuntimeCpu<T>(
   };
 }
 
+/**
+ * Runs `work`, then waits `settleMs` for what it left running (a consumer's last batch reports
+ * after its requests arrive), and returns its result with the runtime's CPU time over both.
+ */
+export async function withCpuTime<T>(
+  cpu: RuntimeCpu,
+  work: () => Promise<T>,
+  settleMs: number,
+): Promise<{ result: T; cpuMs: number | undefined }> {
+  const before = cpu.readMs();
+  const result = await work();
+  await new Promise((resolve) => setTimeout(resolve, settleMs));
+  const after = cpu.readMs();
+  return {
+    result,
+    cpuMs: before === undefined || after === undefined ? undefined : after - before,
+  };
+}
+
 /** This process's children that run the `workerd` runtime; empty where `/proc` is unreadable. */
 function runtimeChildren(): Set<number> {
   const pids = new Set<number>();
