@@ -1,6 +1,6 @@
 /**
  * `npm run build`: the SDK as ESM with declarations (dist/sdk) and the CLI as one Node script
- * (dist/cli/index.js). `node scripts/build-sdk.mjs --outdir <dir>` builds into another folder.
+ * (dist/cli/index.mjs). `node scripts/build-sdk.mjs --outdir <dir>` builds into another folder.
  *
  * The SDK's types come from the API's zod schemas. Declarations as tsc writes them would keep
  * pointing there, and so ship the whole Worker's types with zod's; instead, each type in
@@ -45,7 +45,7 @@ async function buildSdk() {
 }
 
 async function buildCli() {
-  const outfile = join(cliOut, "index.js");
+  const outfile = join(cliOut, "index.mjs");
   const { metafile } = await build({
     absWorkingDir: root,
     entryPoints: ["src/cli/index.ts"],

@@ -1,5 +1,5 @@
 /**
- * The `switchboard` CLI as users run it: the built dist/cli/index.js in a child process with
+ * The `switchboard` CLI as users run it: the built dist/cli/index.mjs in a child process with
  * plain `node`, against a broker started the way `wrangler dev` runs it, delivering to a local
  * HTTP subscriber.
  */
@@ -15,6 +15,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as Webhook from "../../src/sdk/webhook";
 import { type LocalBroker, startBroker } from "../node/broker";
+import { OLDEST_NODE, oldestNode, oldestNodeUnavailable } from "../node/oldest-node";
 import { projectRoot } from "../node/wrangler-cli";
 
 let outdir: string;
@@ -24,7 +25,7 @@ let subscriber: LocalSubscriber;
 
 beforeAll(async () => {
   outdir = await mkdtemp(join(tmpdir(), "switchboard-cli-"));
-  cli = join(outdir, "cli", "index.js");
+  cli = join(outdir, "cli", "index.mjs");
   // Built into a folder of its own, so that no other build can change it under the test.
   const build = promisify(execFile)(
     process.execPath,
@@ -430,4 +431,21 @@ describe("the built file", () => {
     expect(result, result.stderr).toMatchObject({ code: 0 });
     expect(JSON.parse(result.stdout)).toEqual(expect.any(Array));
   });
+
+  it.skipIf(oldestNodeUnavailable)(
+    `runs on Node ${OLDEST_NODE}, the oldest the README names`,
+    async () => {
+      const node = await oldestNode();
+      const topic = topicName("oldest-node");
+      const created = await json<{ name: string }>(["topics", "create", topic], { node });
+      expect(created.name).toBe(topic);
+      const published = await json<{ duplicate: boolean }>(["publish", topic, "--body", "{}"], {
+        node,
+      });
+      expect(published.duplicate).toBe(false);
+      const missing = await run(["topics", "show", "no-such-topic"], { node });
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain("not_found, HTTP 404");
+    },
+  );
 });
