@@ -162,7 +162,7 @@ async function hmacSha256(
   const subtle = typeof crypto === "undefined" ? undefined : crypto.subtle;
   if (subtle === undefined) {
     throw new TypeError(
-      "Web Crypto is not available; on Node 18 set globalThis.crypto = require('node:crypto').webcrypto",
+      'Web Crypto is not available. On Node 18, start Node with --experimental-global-webcrypto or set globalThis.crypto = (await import("node:crypto")).webcrypto',
     );
   }
   const cryptoKey = await subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, [

@@ -2,7 +2,8 @@
  * The SDK as a package: built by `npm run build`'s script into a folder laid out like an
  * install, then imported by name from a consumer project. Checks that its declarations stand on
  * their own under Node's module resolution, that the ESM entry points load in plain Node, that
- * the bundle holds nothing but the SDK, and what it weighs.
+ * the bundle holds nothing but the SDK, and what it weighs; and that it runs on the oldest Node the
+ * README names.
  */
 import { execFile } from "node:child_process";
 import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
@@ -11,6 +12,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OLDEST_NODE, oldestNode, oldestNodeUnavailable } from "../node/oldest-node";
 import { projectRoot } from "../node/wrangler-cli";
 
 const run = promisify(execFile);
@@ -178,5 +180,92 @@ describe("the built SDK package", () => {
     expect(Object.keys(result.metafile.inputs).every((input) => input.startsWith("src/sdk/"))).toBe(
       true,
     );
+  });
+});
+
+/**
+ * Run by the oldest Node the README names, in the consumer project: the client against a loopback
+ * server that fails the first attempt, the signature check before and after Web Crypto is made a
+ * global as the README says, and the Hono middleware. Prints what it saw as JSON.
+ */
+const OLDEST_NODE_SCRIPT = `
+import { createHmac, webcrypto } from "node:crypto";
+import { createServer } from "node:http";
+import { Hono } from "hono";
+import { Switchboard, SwitchboardError, verifyWebhook } from "switchboard/sdk";
+import { switchboardWebhook } from "switchboard/sdk/hono";
+
+const seen = { node: process.version, attempts: [] };
+const server = createServer((req, res) => {
+  let body = "";
+  req.on("data", (chunk) => (body += chunk));
+  req.on("end", () => {
+    seen.attempts.push({ path: req.url, key: req.headers["idempotency-key"], body });
+    if (req.url === "/v1/topics/orders/messages" && seen.attempts.length === 1) {
+      res.writeHead(503, { "content-type": "application/problem+json", "retry-after": "0" });
+      res.end(JSON.stringify({ type: "about:blank", title: "Unavailable", status: 503, code: "unavailable", detail: "try again" }));
+    } else if (req.url === "/v1/topics/orders/messages") {
+      res.writeHead(202, { "content-type": "application/json" }).end('{"id":"msg_1","duplicate":false}');
+    } else {
+      res.writeHead(404, { "content-type": "application/problem+json" });
+      res.end(JSON.stringify({ type: "about:blank", title: "Not Found", status: 404, code: "not_found", detail: "No topic named missing" }));
+    }
+  });
+});
+await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+const sb = new Switchboard({ baseUrl: "http://127.0.0.1:" + server.address().port, token: "t" });
+seen.published = await sb.publish("orders", { body: { orderId: 42 } });
+try {
+  await sb.topics.get("missing");
+} catch (error) {
+  seen.error = error instanceof SwitchboardError ? error.code : String(error);
+}
+server.close();
+
+const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const body = '{"orderId":42}';
+const timestamp = String(Math.floor(Date.now() / 1000));
+const mac = createHmac("sha256", Buffer.from(secret.slice(6), "base64"))
+  .update("msg_1." + timestamp + "." + body)
+  .digest("base64");
+const headers = { "webhook-id": "msg_1", "webhook-timestamp": timestamp, "webhook-signature": "v1," + mac };
+seen.webCryptoGlobal = typeof globalThis.crypto;
+try {
+  await verifyWebhook({ secret, headers, body });
+} catch (error) {
+  seen.withoutWebCrypto = error.message;
+}
+globalThis.crypto = webcrypto;
+seen.verified = await verifyWebhook({ secret, headers, body });
+
+const app = new Hono().post("/hooks", switchboardWebhook({ secret }), (c) => c.json(c.get("webhookPayload")));
+const hook = (signature) =>
+  app.request("/hooks", { method: "POST", headers: { ...headers, "webhook-signature": signature }, body });
+const good = await hook(headers["webhook-signature"]);
+const forged = await hook("v1," + Buffer.alloc(32).toString("base64"));
+seen.middleware = [good.status, await good.json(), forged.status];
+console.log(JSON.stringify(seen));
+`;
+
+describe.skipIf(oldestNodeUnavailable)(`the built SDK package on Node ${OLDEST_NODE}`, () => {
+  it("publishes with retries, verifies webhooks once Web Crypto is global, and runs the middleware", async () => {
+    await writeFile(join(consumer, "oldest-node.mjs"), OLDEST_NODE_SCRIPT);
+    const { stdout } = await run(await oldestNode(), ["oldest-node.mjs"], { cwd: consumer });
+    const seen = JSON.parse(stdout);
+    expect(seen.node).toBe(`v${OLDEST_NODE}`);
+    expect(seen.published).toEqual({ id: "msg_1", duplicate: false });
+    // The retry repeats the same request under the same key, so it cannot publish twice.
+    const [first, second] = seen.attempts;
+    expect(first).toMatchObject({
+      path: "/v1/topics/orders/messages",
+      body: '{"body":{"orderId":42}}',
+    });
+    expect(first.key).toMatch(/^[0-9a-f-]{36}$/);
+    expect(second).toEqual(first);
+    expect(seen.error).toBe("not_found");
+    expect(seen.webCryptoGlobal).toBe("undefined");
+    expect(seen.withoutWebCrypto).toContain("Web Crypto is not available");
+    expect(seen.verified).toEqual({ orderId: 42 });
+    expect(seen.middleware).toEqual([200, { orderId: 42 }, 401]);
   });
 });
