@@ -69,9 +69,11 @@ export async function handleFanoutBatch(
     const seen = new Set<string>();
     let opened = 0;
     for (const item of work) {
-      // Two tasks for one message in one batch: the claim let both through, so keep the first.
+      // Two tasks for one message in one batch may both own it (a retry beside a redrive), so the
+      // first owner fans it out. Only an owner counts: a fresh task that lost the claim must not
+      // hide a later retry of the task that won it.
       const mine = !seen.has(item.task.messageId) && isMine(item, context);
-      seen.add(item.task.messageId);
+      if (mine) seen.add(item.task.messageId);
       if (!mine) item.message.ack();
       else if (opened >= budget) deferred.push(item);
       else {

@@ -233,6 +233,30 @@ describe("fan-out edge cases", () => {
     expect(await messageStatus(task.messageId)).toMatchObject({ matched: 2, filtered: 0 });
   });
 
+  it("fans out a claimed message whose retry shares a batch with a fresh duplicate task", async () => {
+    const { name: topic } = await seedTopic();
+    await insertSubscribers(topic, 2);
+    const task = await publishTask(topic, { body: 1 });
+    // The first task claims the message (first round trip), then recording its fan-out fails.
+    let roundTrips = 0;
+    const failRecording = countingD1(env.DB, () => ++roundTrips === 2);
+    const first = await fanOut([task], failRecording.db);
+    expect(first.batch.messages[0]?.outcome()).toMatchObject({ kind: "retry" });
+    expect(await deliveryRowsOf(task.messageId)).toHaveLength(0);
+
+    // A repeated publish's fresh task comes first, then the claiming task's retry.
+    const deliveries = recordingQueue();
+    const batch = messageBatch("switchboard-fanout", [task, task], [1, 2]);
+    await handleFanoutBatch(batch, envWith({ DELIVERY_QUEUE: deliveries.queue }));
+    expect(batch.messages.map((message) => message.outcome())).toEqual([
+      { kind: "ack" },
+      { kind: "ack" },
+    ]);
+    expect(deliveries.sent()).toHaveLength(2);
+    expect(await deliveryRowsOf(task.messageId)).toHaveLength(2);
+    expect(await messageStatus(task.messageId)).toMatchObject({ matched: 2, filtered: 0 });
+  });
+
   it("re-sends on a redelivery of the task, without opening deliveries twice", async () => {
     const { name: topic } = await seedTopic();
     await insertSubscribers(topic, 2);
