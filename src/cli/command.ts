@@ -25,8 +25,8 @@ export interface CommandContext {
   args: string[];
   values: Values;
   out: Output;
-  /** The whole of stdin, or `undefined` when stdin is a terminal. */
-  readStdin(): Promise<string | undefined>;
+  /** The whole of stdin as bytes, undecoded, or `undefined` when stdin is a terminal. */
+  readStdin(): Promise<Uint8Array | undefined>;
 }
 
 /** A command: `words` select it, `args` and `options` are what it takes, `run` does it. */

@@ -24,12 +24,22 @@ declare const process: NodeProcess;
 const NODE_UTIL = "node:util";
 const { parseArgs } = (await import(NODE_UTIL)) as { parseArgs: ParseArgs };
 
-async function readStdin(): Promise<string | undefined> {
+/** Stdin's bytes as they came: a raw publish sends them unchanged, so nothing decodes here. */
+async function readStdin(): Promise<Uint8Array | undefined> {
   if (process.stdin.isTTY) return undefined;
-  const decoder = new TextDecoder();
-  let text = "";
-  for await (const chunk of process.stdin) text += decoder.decode(chunk, { stream: true });
-  return text + decoder.decode();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk);
+    length += chunk.byteLength;
+  }
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
 }
 
 // exitCode, not exit(): the process ends once stdout has been flushed.

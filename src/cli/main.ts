@@ -30,8 +30,8 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   stdout(text: string): void;
   stderr(text: string): void;
-  /** The whole of stdin, or `undefined` when it is a terminal. */
-  readStdin(): Promise<string | undefined>;
+  /** The whole of stdin as bytes, or `undefined` when it is a terminal. */
+  readStdin(): Promise<Uint8Array | undefined>;
   parseArgs: ParseArgs;
 }
 

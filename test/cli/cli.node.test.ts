@@ -53,7 +53,11 @@ interface Run {
 /** Runs the CLI with the broker's URL and admin token unless `env` says otherwise. */
 function run(
   args: string[],
-  options: { env?: Record<string, string | undefined>; input?: string; node?: string } = {},
+  options: {
+    env?: Record<string, string | undefined>;
+    input?: string | Uint8Array;
+    node?: string;
+  } = {},
 ): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(options.node ?? process.execPath, [cli, ...args], {
@@ -85,6 +89,8 @@ interface Received {
   path: string;
   headers: IncomingHttpHeaders;
   body: string;
+  /** The body's bytes as they arrived, before any decoding. */
+  bytes: Buffer;
 }
 
 interface LocalSubscriber {
@@ -97,10 +103,11 @@ interface LocalSubscriber {
 async function startSubscriber(): Promise<LocalSubscriber> {
   const received: Received[] = [];
   const server: Server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (chunk: Buffer) => (body += chunk));
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
-      received.push({ path: req.url ?? "", headers: req.headers, body });
+      const bytes = Buffer.concat(chunks);
+      received.push({ path: req.url ?? "", headers: req.headers, body: bytes.toString(), bytes });
       res.writeHead(req.url?.startsWith("/fail") ? 500 : 204).end();
     });
   });
@@ -272,6 +279,51 @@ describe("from a topic to a delivered message", () => {
     ]);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^Published msg_\S+ to cli\.raw-\d+\n$/);
+  });
+});
+
+/** Waits until the subscriber has received the message with this id. */
+async function deliveryOf(messageId: string): Promise<Received | undefined> {
+  for (let i = 0; i < 100; i += 1) {
+    const found = subscriber.received.find((r) => r.headers["webhook-id"] === messageId);
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return undefined;
+}
+
+describe("raw publish from stdin", () => {
+  it.each([
+    ["a BOM, bytes that are not UTF-8, and NUL", [0xef, 0xbb, 0xbf, 0x68, 0x69, 0xff, 0xfe, 0, 1]],
+    ["whitespace only", [0x20, 0x0a, 0x09, 0x0d, 0x0a]],
+    ["nothing: an empty message", []],
+  ])("delivers stdin byte for byte: %s", async (_, values) => {
+    const input = Uint8Array.from(values);
+    const topic = topicName("bytes");
+    await run(["topics", "create", topic]);
+    await run(["subscribers", "add", topic, "--url", `${subscriber.url}/ok/bytes`]);
+    const published = await json<{ id: string }>(
+      ["publish", topic, "--content-type", "application/octet-stream"],
+      { input },
+    );
+    const delivery = await deliveryOf(published.id);
+    expect(delivery?.headers["content-type"]).toBe("application/octet-stream");
+    expect(delivery?.bytes.toString("hex")).toBe(Buffer.from(input).toString("hex"));
+  });
+
+  it("refuses stdin that is not UTF-8 without --content-type", async () => {
+    const result = await run(["publish", "t"], { input: Uint8Array.from([0x7b, 0xff, 0x7d]) });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("not valid UTF-8");
+  });
+
+  it("reads JSON from stdin after a BOM", async () => {
+    const topic = topicName("bom-json");
+    await run(["topics", "create", topic]);
+    await run(["subscribers", "add", topic, "--url", `${subscriber.url}/ok/bom`]);
+    const input = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"n":1}')]);
+    const published = await json<{ id: string }>(["publish", topic], { input });
+    expect((await deliveryOf(published.id))?.body).toBe('{"n":1}');
   });
 });
 

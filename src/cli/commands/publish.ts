@@ -17,7 +17,8 @@ const publish: Command = {
   summary: "Publish a message to a topic",
   details:
     "The body is JSON, from --body or, without it, from stdin. With --content-type the body is " +
-    "sent byte for byte instead (the raw endpoint): then --header and --query apply, but not " +
+    "sent byte for byte instead (the raw endpoint), stdin's bytes undecoded, an empty stdin as " +
+    "an empty message: then --header and --query apply, but not " +
     "--path-param, --method or --delay. Every publish carries an idempotency key (--idempotency-key, " +
     "or a fresh one), so the CLI's own retries never publish twice.",
   options: {
@@ -60,12 +61,12 @@ const publish: Command = {
   examples: [
     `switchboard publish orders.created --body '{"orderId":42,"total":99.5}' --header x-tenant=acme`,
     "cat order.json | switchboard publish orders.created",
-    'switchboard publish reports --content-type text/csv --body "$(cat report.csv)"',
+    "switchboard publish reports --content-type text/csv < report.csv",
+    "cat invoice.pdf | switchboard publish invoices --content-type application/pdf",
   ],
   async run(context) {
     const topic = requiredArg(publish, context.args, 0);
     const idempotencyKey = stringOption(context.values, "idempotency-key");
-    const text = await bodyText(context);
     const contentType = stringOption(context.values, "content-type");
     let result: PublishResult;
     if (contentType !== undefined) {
@@ -74,13 +75,14 @@ const publish: Command = {
           throw new UsageError(`--${option} cannot go with --content-type`);
         }
       }
-      result = await context.sb.publishRaw(topic, text ?? "", {
+      result = await context.sb.publishRaw(topic, (await bodyInput(context)) ?? "", {
         contentType,
         query: queryValues(context.values, "query"),
         forwardHeaders: keyValues(context.values, "header"),
         idempotencyKey,
       });
     } else {
+      const text = jsonText(await bodyInput(context));
       result = await context.sb.publish(topic, envelopeOf(context, text), { idempotencyKey });
     }
     if (context.out.json) return context.out.printJson(result);
@@ -92,12 +94,34 @@ const publish: Command = {
   },
 };
 
-async function bodyText(context: CommandContext): Promise<string | undefined> {
+/**
+ * The body as given: `--body`'s text, or stdin's bytes undecoded, so that a raw publish sends
+ * exactly what was piped in (a BOM, bytes that are not UTF-8, whitespace, or nothing at all,
+ * which the raw endpoint takes as an empty message).
+ */
+async function bodyInput(context: CommandContext): Promise<string | Uint8Array | undefined> {
   const body = stringOption(context.values, "body");
   if (body !== undefined && body !== "-") return body;
   const stdin = await context.readStdin();
   if (body === "-" && stdin === undefined) throw new UsageError("--body - needs the body on stdin");
-  return stdin === undefined || stdin.trim() === "" ? undefined : stdin;
+  return stdin;
+}
+
+/** The JSON text of an envelope's body; `undefined` (no body) when there is only whitespace. */
+function jsonText(input: string | Uint8Array | undefined): string | undefined {
+  const text = typeof input === "string" || input === undefined ? input : decodeUtf8(input);
+  return text === undefined || text.trim() === "" ? undefined : text;
+}
+
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    // JSON text is UTF-8 (RFC 8259); a leading BOM is dropped, as JSON parsers may do.
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new UsageError(
+      "stdin is not valid UTF-8, so not JSON; use --content-type to send the bytes as they are",
+    );
+  }
 }
 
 function envelopeOf(context: CommandContext, text: string | undefined): Envelope {
