@@ -105,7 +105,7 @@ function fromRecord(record: DeadRecord): DeliveryOutcome {
       id: newId("dlq"),
       topic: record.topic,
       publishedAt: record.publishedAt,
-      payload: record.payload,
+      payload: record.content ? JSON.stringify(record.content) : (record.payload ?? null),
     },
   };
 }

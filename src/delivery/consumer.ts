@@ -17,12 +17,15 @@ import { logError } from "../log";
 import { mapWithLimit } from "../queues/pool";
 import { readDeliveryTask, type Work as TaskWork, wellFormedTasks } from "../queues/task-guards";
 import {
+  chunkForSendBatch,
   type DeadRecord,
   type DeliveryTask,
   DeliveryTaskSchema,
   type MessageContent,
   parseStoredContent,
+  QUEUE_MESSAGE_MAX_BYTES,
   type SettledRecord,
+  taskSize,
 } from "../queues/tasks";
 import { type AttemptResult, decide, sendAttempt } from "./attempt";
 import { buildDeliveryRequest, signingSecrets } from "./request";
@@ -291,13 +294,38 @@ async function settle(work: Work[], plans: Plan[], recorded: boolean, env: Env):
       else message.retry({ delaySeconds: INTERNAL_RETRY_SECONDS });
     }
   });
-  if (unrecorded.length === 0) return;
-  try {
-    await env.DEAD_LETTER_QUEUE.sendBatch(unrecorded.map(({ record }) => ({ body: record })));
-    for (const { message } of unrecorded) message.ack();
-  } catch (error) {
-    logError("delivery.dead_letter_handoff_failed", { error: String(error) });
-    for (const { message } of unrecorded) message.retry({ delaySeconds: INTERNAL_RETRY_SECONDS });
+  await handOff(unrecorded, env.DEAD_LETTER_QUEUE);
+}
+
+/**
+ * Sends unrecorded outcomes to the dead-letter queue in `sendBatch` calls within the platform's
+ * limits, acking each call's messages once it went and retrying them if it failed, so that one
+ * failure cannot send delivered messages to their subscribers again. A record too large for a
+ * queue message is retried on its own rather than failing a call with the others in it.
+ */
+async function handOff(
+  unrecorded: readonly { message: Message<unknown>; record: DeadRecord | SettledRecord }[],
+  queue: Queue<unknown>,
+): Promise<void> {
+  const sized = unrecorded.map((entry) => ({ ...entry, bytes: taskSize(entry.record) }));
+  const sendable = sized.filter(({ message, record, bytes }) => {
+    if (bytes <= QUEUE_MESSAGE_MAX_BYTES) return true;
+    logError("delivery.dead_letter_record_too_large", {
+      messageId: record.messageId,
+      subscriberId: record.subscriberId,
+      bytes,
+    });
+    message.retry({ delaySeconds: INTERNAL_RETRY_SECONDS });
+    return false;
+  });
+  for (const part of chunkForSendBatch(sendable, (entry) => entry.bytes)) {
+    try {
+      await queue.sendBatch(part.map(({ record }) => ({ body: record })));
+      for (const { message } of part) message.ack();
+    } catch (error) {
+      logError("delivery.dead_letter_handoff_failed", { error: String(error), count: part.length });
+      for (const { message } of part) message.retry({ delaySeconds: INTERNAL_RETRY_SECONDS });
+    }
   }
 }
 
@@ -327,7 +355,7 @@ function deadRecord(task: DeliveryTask, outcome: DeliveryOutcome, gone: boolean)
     lastStatus: outcome.lastStatus,
     lastError: outcome.lastError,
     lastAttemptAt: outcome.lastAttemptAt,
-    payload: outcome.deadLetter?.payload ?? null,
+    content: task.content,
     gone,
   };
 }

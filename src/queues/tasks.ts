@@ -76,6 +76,9 @@ export function parseStoredContent(payload: string | null | undefined): MessageC
  */
 export const INLINE_CONTENT_MAX_BYTES = 96 * 1024;
 
+/** A queue message is at most 128 KB, metadata included, as {@link taskSize} counts it. */
+export const QUEUE_MESSAGE_MAX_BYTES = 128_000;
+
 /** `sendBatch` takes at most 100 messages and 256 KB; these leave headroom for metadata. */
 export const SEND_BATCH_MAX_MESSAGES = 100;
 export const SEND_BATCH_MAX_BYTES = 240 * 1024;
@@ -110,8 +113,15 @@ export const DeadRecordSchema = z.object({
   lastStatus: z.number().int().nullable(),
   lastError: z.string().nullable(),
   lastAttemptAt: z.number().nullable(),
-  /** Content JSON if it travelled inline; null when it is stored with the message. */
-  payload: z.string().nullable(),
+  /**
+   * The content if it travelled inline; null or absent when it is stored with the message. It
+   * rides as an object, not as JSON text: escaping the text would make a record for content near
+   * the inline limit larger than a queue message may be, whereas the object is the same size as in
+   * the delivery task it came in.
+   */
+  content: MessageContentSchema.nullable().optional(),
+  /** The content as JSON text, as records queued by earlier versions carry it. */
+  payload: z.string().nullable().optional(),
   /** The subscriber answered 410 and is to be deactivated. */
   gone: z.boolean(),
 });
