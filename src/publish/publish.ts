@@ -40,6 +40,9 @@ export interface PublishBindings {
   waitUntil(work: Promise<unknown>): void;
 }
 
+/** A message as recorded, with the size of its delivery task should it be fanned out inline. */
+type StorageForm = MessageToRecord & { inlineTaskBytes: number };
+
 /** A subscriber id's share of a delivery task, beyond what the fan-out task already counts. */
 const SUBSCRIBER_ID_BYTES = 64;
 
@@ -183,17 +186,24 @@ function dedupeWithinRequest(prepared: readonly PreparedMessage[]) {
 
 /**
  * Small messages ride inside queue messages; a large one, or one that would push a `sendBatch`
- * over its size limit, is stored in D1 and travels by reference.
+ * over its size limit, is stored in D1 and travels by reference. Every message's task goes in the
+ * same `sendBatch`, so each first reserves its size by reference (a long topic name makes a
+ * hundred of them weigh tens of KB), and content rides inline only in what is left.
  */
-function storageForm(
-  messages: readonly PreparedMessage[],
-): (MessageToRecord & { inlineTaskBytes: number })[] {
-  let budget = SEND_BATCH_MAX_BYTES;
-  return messages.map((message) => {
-    const inlineSize =
-      message.contentBytes + taskSize({ messageId: message.id, topic: message.topic });
-    const inline = fitsInline(message) && inlineSize <= budget;
-    if (inline) budget -= inlineSize;
+function storageForm(messages: readonly PreparedMessage[]): StorageForm[] {
+  const referenceBytes = messages.map((message) =>
+    taskSize({
+      messageId: message.id,
+      topic: message.topic,
+      publishedAt: message.publishedAt,
+      content: null,
+    }),
+  );
+  let budget = SEND_BATCH_MAX_BYTES - referenceBytes.reduce((sum, bytes) => sum + bytes, 0);
+  return messages.map((message, index) => {
+    const inline = fitsInline(message) && message.contentBytes <= budget;
+    if (inline) budget -= message.contentBytes;
+    const taskBytes = (referenceBytes[index] ?? 0) + (inline ? message.contentBytes : 0);
     return {
       id: message.id,
       topic: message.topic,
@@ -203,7 +213,7 @@ function storageForm(
       idempotencyKey: message.idempotencyKey,
       payloadHash: message.payloadHash,
       inlineCandidate: inline && message.delaySeconds === 0,
-      inlineTaskBytes: inlineSize + SUBSCRIBER_ID_BYTES,
+      inlineTaskBytes: taskBytes + SUBSCRIBER_ID_BYTES,
     };
   });
 }
@@ -213,10 +223,7 @@ function storageForm(
  * and as many as keep the call's deliveries within one `sendBatch`. Undefined when nothing in the
  * call can be fanned out inline, or inline fan-out is off.
  */
-function inlineMaxSubscribers(
-  records: readonly (MessageToRecord & { inlineTaskBytes: number })[],
-  limit: number,
-): number | undefined {
+function inlineMaxSubscribers(records: readonly StorageForm[], limit: number): number | undefined {
   const candidates = records.filter((record) => record.inlineCandidate);
   if (limit <= 0 || candidates.length === 0) return undefined;
   const bytes = candidates.reduce((sum, record) => sum + record.inlineTaskBytes, 0);

@@ -222,6 +222,29 @@ describe("publishing I/O", () => {
     expect(result.messages.map((m) => m.id)).toEqual(tasks.map((t) => t.messageId));
   });
 
+  it("counts the tasks sent by reference against the sendBatch's 256 KB, with a 128-character topic", async () => {
+    // Each of these tasks names the topic, so a long name makes the by-reference tasks weigh.
+    const { name: topic } = await seedTopic({ name: `t${"o".repeat(127)}` });
+    await insertSubscribers(topic, 1);
+    const fanout = recordingQueue();
+    const messages = Array.from({ length: 100 }, (_, i) => ({
+      body: { i, pad: "z".repeat(81_000) },
+    }));
+    const res = await call("POST", `/v1/topics/${topic}/messages/batch`, {
+      json: { messages },
+      env: { FANOUT_QUEUE: fanout.queue },
+    });
+    await expectJson(res, 202, PublishBatchResult);
+    expect(fanout.calls).toHaveLength(1);
+    // The platform counts each message's body and about 100 bytes of metadata.
+    const [only] = fanout.calls;
+    const bytes = only?.messages.reduce((sum, m) => sum + queuedBytes(m.body) + 100, 0);
+    expect(only?.messages).toHaveLength(100);
+    expect(bytes).toBeLessThanOrEqual(256_000);
+    const tasks = fanout.bodies().map((b) => FanoutTaskSchema.parse(b));
+    expect(tasks.some((task) => task.content !== null)).toBe(true);
+  });
+
   it("sends a message over 96 KB by reference and stores its content", async () => {
     const topic = await topicWithSubscribers(1);
     const { res, fanout } = await publish(topic, { bodyText: "y".repeat(100 * 1024) });
