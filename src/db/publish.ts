@@ -35,6 +35,11 @@ export interface KeyOwner {
   state: "queued" | "dispatched" | null;
   publishedAt: number | null;
   availableAt: number | null;
+  /**
+   * Whether the owner's content is stored with it. When it is not (it travelled inline), a task
+   * that queues the owner again must carry the content, or the fan-out finds none anywhere.
+   */
+  contentStored: boolean;
 }
 
 export interface RecordResult {
@@ -115,7 +120,8 @@ const STORE_PAYLOAD = "UPDATE messages SET payload = ?2 WHERE id = ?1";
 
 // CROSS JOIN keeps the batch the outer loop: otherwise SQLite may scan all of the topic's keys.
 const KEY_OWNERS = `SELECT m.key AS position, k.message_id AS messageId, k.payload_hash AS payloadHash,
-  msg.state AS state, msg.published_at AS publishedAt, msg.available_at AS availableAt
+  msg.state AS state, msg.published_at AS publishedAt, msg.available_at AS availableAt,
+  msg.payload IS NOT NULL AS contentStored
 FROM json_each(?2) AS m
 CROSS JOIN idempotency_keys AS k ON k.topic = ?1 AND k.key = m.value ->> 'key'
 LEFT JOIN messages AS msg ON msg.id = k.message_id`;
@@ -169,8 +175,9 @@ export async function recordMessages(
   const owners: (KeyOwner | undefined)[] = batch.map(() => undefined);
   if (keyed) {
     const ownerRows = results[statements.length - (inline ? 2 : 1)];
-    for (const { position, ...owner } of rowsOf<KeyOwner & { position: number }>(ownerRows)) {
-      owners[position] = owner;
+    type OwnerRow = Omit<KeyOwner, "contentStored"> & { position: number; contentStored: number };
+    for (const { position, contentStored, ...owner } of rowsOf<OwnerRow>(ownerRows)) {
+      owners[position] = { ...owner, contentStored: contentStored === 1 };
     }
   }
   const [inlineRow] = inline ? rowsOf<{ ids: string }>(results.at(-1)) : [];

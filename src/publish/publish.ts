@@ -1,6 +1,6 @@
 /**
- * Publishing: record the messages (one D1 batch) and put them on the fan-out queue (one send), so
- * that a publish costs the same whatever the number of subscribers. A publisher gets its answer
+ * Publishing: record the messages (one D1 batch) and put them on the fan-out queue (one send, see
+ * `send` for the exception), so that a publish costs the same whatever the number of subscribers. A publisher gets its answer
  * only once the message is durably queued; when storage or the queue fails, what was recorded is
  * taken back and the answer is 503 (or 429 when the queue refused for throughput).
  *
@@ -16,6 +16,7 @@ import { forgetMessages, type MessageToRecord, recordMessages } from "../db/publ
 import { MAX_DELAY_SECONDS } from "../delivery/backoff";
 import { logError } from "../log";
 import {
+  chunkForSendBatch,
   type DeliveryTask,
   type FanoutTask,
   SEND_BATCH_MAX_BYTES,
@@ -40,8 +41,15 @@ export interface PublishBindings {
   waitUntil(work: Promise<unknown>): void;
 }
 
-/** A message as recorded, with the size of its delivery task should it be fanned out inline. */
-type StorageForm = MessageToRecord & { inlineTaskBytes: number };
+/** A message as recorded, with the size of its fan-out task. */
+type StorageForm = MessageToRecord & { taskBytes: number };
+
+/** A fan-out task about to be sent, with the size the queue counts for it. */
+interface QueuedTask {
+  body: FanoutTask;
+  delaySeconds: number;
+  bytes: number;
+}
 
 /** A subscriber id's share of a delivery task, beyond what the fan-out task already counts. */
 const SUBSCRIBER_ID_BYTES = 64;
@@ -73,17 +81,12 @@ export async function publishMessages(
   const now = Date.now();
   const outcomes: PublishOutcome[] = [];
   const fresh: number[] = [];
-  const tasks: { body: FanoutTask; delaySeconds: number }[] = [];
+  const tasks: QueuedTask[] = [];
   const deliveries: DeliveryTask[] = [];
   const inlineTo = result.inlineSubscriberIds;
   unique.forEach((message, index) => {
     const owner = result.owners[index];
     const record = records[index];
-    const inline = record?.storedPayload === null;
-    const task = (id: string, publishedAt: number, delaySeconds: number) => ({
-      body: { messageId: id, topic, publishedAt, content: inline ? message.content : null },
-      delaySeconds,
-    });
     if (owner === undefined || owner.messageId === message.id) {
       outcomes.push({ id: message.id, duplicate: false });
       fresh.push(index);
@@ -97,8 +100,13 @@ export async function publishMessages(
             content: message.content,
           });
         }
-      } else {
-        tasks.push(task(message.id, message.publishedAt, message.delaySeconds));
+      } else if (record) {
+        const content = record.storedPayload === null ? message.content : null;
+        tasks.push({
+          body: { messageId: message.id, topic, publishedAt: message.publishedAt, content },
+          delaySeconds: message.delaySeconds,
+          bytes: record.taskBytes,
+        });
       }
     } else if (owner.payloadHash === message.payloadHash) {
       outcomes.push({ id: owner.messageId, duplicate: true });
@@ -107,16 +115,21 @@ export async function publishMessages(
       // fan-out consumer claims each message once, so a second task changes nothing. One fanned
       // out inline is queued only until its tasks were sent, or, if marking it then failed,
       // until its first outcome: the claim lets this task fan it out once more, a delivery
-      // already made is skipped, one still in flight may repeat.
+      // already made is skipped, one still in flight may repeat. Whether the task carries the
+      // content follows how the owner was stored, not how this request would have stored it.
       if (owner.state === "queued" && owner.publishedAt !== null) {
         const remaining = Math.ceil(((owner.availableAt ?? owner.publishedAt) - now) / 1000);
-        tasks.push(
-          task(
-            owner.messageId,
-            owner.publishedAt,
-            Math.min(Math.max(remaining, 0), MAX_DELAY_SECONDS),
-          ),
-        );
+        const body: FanoutTask = {
+          messageId: owner.messageId,
+          topic,
+          publishedAt: owner.publishedAt,
+          content: owner.contentStored ? null : message.content,
+        };
+        tasks.push({
+          body,
+          delaySeconds: Math.min(Math.max(remaining, 0), MAX_DELAY_SECONDS),
+          bytes: taskSize(body),
+        });
       }
     }
   });
@@ -203,7 +216,6 @@ function storageForm(messages: readonly PreparedMessage[]): StorageForm[] {
   return messages.map((message, index) => {
     const inline = fitsInline(message) && message.contentBytes <= budget;
     if (inline) budget -= message.contentBytes;
-    const taskBytes = (referenceBytes[index] ?? 0) + (inline ? message.contentBytes : 0);
     return {
       id: message.id,
       topic: message.topic,
@@ -213,7 +225,7 @@ function storageForm(messages: readonly PreparedMessage[]): StorageForm[] {
       idempotencyKey: message.idempotencyKey,
       payloadHash: message.payloadHash,
       inlineCandidate: inline && message.delaySeconds === 0,
-      inlineTaskBytes: taskBytes + SUBSCRIBER_ID_BYTES,
+      taskBytes: (referenceBytes[index] ?? 0) + (inline ? message.contentBytes : 0),
     };
   });
 }
@@ -226,7 +238,7 @@ function storageForm(messages: readonly PreparedMessage[]): StorageForm[] {
 function inlineMaxSubscribers(records: readonly StorageForm[], limit: number): number | undefined {
   const candidates = records.filter((record) => record.inlineCandidate);
   if (limit <= 0 || candidates.length === 0) return undefined;
-  const bytes = candidates.reduce((sum, record) => sum + record.inlineTaskBytes, 0);
+  const bytes = candidates.reduce((sum, record) => sum + record.taskBytes + SUBSCRIBER_ID_BYTES, 0);
   return Math.min(
     limit,
     Math.floor(SEND_BATCH_MAX_MESSAGES / candidates.length),
@@ -234,19 +246,21 @@ function inlineMaxSubscribers(records: readonly StorageForm[], limit: number): n
   );
 }
 
-async function send(
-  queue: Queue<FanoutTask>,
-  tasks: { body: FanoutTask; delaySeconds: number }[],
-): Promise<void> {
-  const [only] = tasks;
-  if (tasks.length === 0 || only === undefined) return;
-  if (tasks.length === 1) {
-    await queue.send(only.body, { delaySeconds: only.delaySeconds });
-    return;
+/**
+ * Sends the fan-out tasks, in one `sendBatch` when they fit its limits (as a new message's always
+ * do, see `storageForm`). A repeated key's task that must carry its first message's content can
+ * make them too large: the rest then goes in further calls, and a failure of any of them takes
+ * back all the request's fresh messages, as for a single call.
+ */
+async function send(queue: Queue<FanoutTask>, tasks: readonly QueuedTask[]): Promise<void> {
+  for (const part of chunkForSendBatch(tasks, (task) => task.bytes)) {
+    const [only] = part;
+    if (part.length === 1 && only) {
+      await queue.send(only.body, { delaySeconds: only.delaySeconds });
+    } else {
+      await queue.sendBatch(part.map(({ body, delaySeconds }) => ({ body, delaySeconds })));
+    }
   }
-  await queue.sendBatch(
-    tasks.map((task) => ({ body: task.body, delaySeconds: task.delaySeconds })),
-  );
 }
 
 async function forgetQuietly(

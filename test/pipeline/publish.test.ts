@@ -12,6 +12,7 @@ import {
   D1_FAILURE,
   fanOut,
   insertSubscribers,
+  messageStatus,
   publish,
   queuedBytes,
   recordingQueue,
@@ -298,6 +299,45 @@ describe("idempotency", () => {
 
     const { tasks } = await fanOut([...first.fanout.bodies(), ...again.fanout.bodies()]);
     expect(tasks).toHaveLength(1);
+  });
+
+  it("re-queues a first message stored inline with its content, even when the repeat would not fit inline", async () => {
+    const topic = await topicWithSubscribers(1);
+    const envelope = { body: { pad: "z".repeat(90_000) }, delaySeconds: 60 };
+    const first = await publish(topic, envelope, { idempotencyKey: "k" });
+    const { id } = await expectJson(first.res, 202, PublishResult);
+    expect((await rowsOf("messages", topic))[0]?.payload).toBeNull();
+
+    // The two new messages take the batch's room for inline content before the repeat comes.
+    const fanout = recordingQueue();
+    const res = await call("POST", `/v1/topics/${topic}/messages/batch`, {
+      json: {
+        messages: [
+          { body: { pad: "x".repeat(90_000) } },
+          { body: { pad: "y".repeat(90_000) } },
+          { ...envelope, idempotencyKey: "k" },
+        ],
+      },
+      env: { FANOUT_QUEUE: fanout.queue },
+    });
+    const { messages } = await expectJson(res, 202, PublishBatchResult);
+    expect(messages[2]).toEqual({ id, duplicate: true });
+    for (const { messages: sent } of fanout.calls) {
+      expect(sent.length).toBeLessThanOrEqual(100);
+      expect(sent.reduce((sum, m) => sum + queuedBytes(m.body) + 100, 0)).toBeLessThanOrEqual(
+        256_000,
+      );
+    }
+    const requeued = fanout
+      .bodies()
+      .map((body) => FanoutTaskSchema.parse(body))
+      .find((task) => task.messageId === id);
+    expect(requeued?.content?.body).toMatchObject({ value: envelope.body });
+
+    // Fanned out before the first task, the re-queued one is the one that claims the message.
+    const { tasks } = await fanOut([requeued, ...first.fanout.bodies()]);
+    expect(tasks.map((task) => task.messageId)).toEqual([id]);
+    expect(await messageStatus(id)).toMatchObject({ state: "dispatched", matched: 1 });
   });
 
   it("treats the same message with keys in another order as the same payload", async () => {
