@@ -36,8 +36,8 @@ export type WebhookBody = string | Uint8Array | ArrayBuffer;
 /** What {@link verifyWebhook} checks. */
 export interface VerifyWebhookOptions {
   /**
-   * The subscriber's signing secret (`whsec_…`). During a rotation pass both, new and old: a
-   * signature by either is accepted.
+   * The subscriber's signing secret: `whsec_` + base64 as the broker shows it, or the base64
+   * alone. During a rotation pass both, new and old: a signature by either is accepted.
    */
   secret: string | readonly string[];
   headers: WebhookHeaders;
@@ -57,7 +57,8 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
  * Signatures are compared in constant time.
  *
  * Throws {@link WebhookVerificationError} when the request does not verify, and `TypeError` when
- * a secret is not `whsec_` + base64 (a configuration error, not a bad request).
+ * a secret is not base64 (the `whsec_` prefix is optional) or none is given: a configuration
+ * error, not a bad request.
  *
  * @example
  * // Node: read the raw body first, then verify.
@@ -139,7 +140,7 @@ function secretBytes(secret: string): Uint8Array<ArrayBuffer> {
   const bytes = encoded === "" ? undefined : fromBase64(encoded);
   // The secret stays out of the message: errors end up in logs.
   if (bytes === undefined)
-    throw new TypeError("A signing secret must be whsec_ followed by base64");
+    throw new TypeError("A signing secret must be base64, with or without the whsec_ prefix");
   return bytes;
 }
 
