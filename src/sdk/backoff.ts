@@ -14,7 +14,7 @@ export const MAX_RETRY_AFTER_MS = 60_000;
  * The wait before retry number `retry` (1-based): exponential, capped, with "equal jitter"
  * (between half and all of it) so that clients failing together do not retry together.
  *
- * @example backoffDelay(3, () => 0.5); // 750; a third retry waits from 500 ms up to, not including, 1000 ms
+ * @example backoffDelay(3, () => 0.5); // 750; a third retry waits 500 ms to just under 1000 ms
  */
 export function backoffDelay(retry: number, random: () => number = Math.random): number {
   const ceiling = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (retry - 1));
