@@ -91,7 +91,12 @@ export async function storeReplayPayloads(
   if (first) await db.batch([first, ...rest]);
 }
 
-/** After a replay was queued: the dead letters go and their deliveries are pending again. */
+/**
+ * After a replay was queued: the dead letters go and their deliveries are pending again, with
+ * attempts from 0. The replay may already have been consumed and its outcome recorded (delivered,
+ * retrying, cancelled, or dead again with a dead letter of its own), so only a delivery still dead
+ * with no other dead letter, as the replay left it, is reset: anything else is newer than this.
+ */
 export async function markReplayed(
   db: Database,
   rows: readonly { id: string; messageId: string; subscriberId: string }[],
@@ -126,6 +131,10 @@ export async function markReplayed(
             lastError: sql`null`,
             lastStatus: sql`null`,
           },
+          // Runs after this batch's deletes, so a dead letter still there is a later death.
+          setWhere: sql`${deliveries.state} = 'dead' AND NOT EXISTS (SELECT 1 FROM ${deadLetters}
+            WHERE ${deadLetters.messageId} = ${deliveries.messageId}
+              AND ${deadLetters.subscriberId} = ${deliveries.subscriberId})`,
         }),
     );
   }

@@ -110,6 +110,8 @@ export interface DeliveryOutcome {
 // ?1 JSON: [DeliveryOutcome], ?2 now. A delivered or cancelled delivery is never reopened by a
 // late duplicate. An attempt's own error (none when it delivered) replaces the last one; an
 // outcome without an attempt (cancelled, or dead before sending) keeps what the last attempt saw.
+// Attempts never go down, except over a dead delivery: the only attempt made for one is a replay,
+// which counts from 1 again even when it is recorded before the replay call reset the count.
 const UPSERT_OUTCOMES = `INSERT INTO deliveries (message_id, subscriber_id, state, attempts,
   last_status, last_error, last_attempt_at, next_attempt_at, created_at)
 SELECT o.value ->> 'messageId', o.value ->> 'subscriberId', o.value ->> 'state',
@@ -119,7 +121,8 @@ FROM json_each(?1) AS o
 WHERE true
 ON CONFLICT (message_id, subscriber_id) DO UPDATE SET
   state = excluded.state,
-  attempts = max(deliveries.attempts, excluded.attempts),
+  attempts = CASE WHEN deliveries.state = 'dead' THEN excluded.attempts
+    ELSE max(deliveries.attempts, excluded.attempts) END,
   last_status = coalesce(excluded.last_status, deliveries.last_status),
   last_error = CASE WHEN excluded.last_attempt_at IS NOT NULL THEN excluded.last_error
     ELSE coalesce(excluded.last_error, deliveries.last_error) END,

@@ -1,0 +1,81 @@
+/**
+ * Replays racing their own consumption: a replayed task may be consumed, and its outcome recorded,
+ * before the replay call has finished its bookkeeping; and a replayed delivery that dies again
+ * makes a new dead letter while a bulk replay is still walking the dead letters.
+ */
+import { describe, expect, it } from "vitest";
+import { DeadLetterList, Replayed } from "../../src/api/schemas/dead-letters";
+import { call, expectJson, seedSubscriber, seedTopic, silenceErrorLog } from "../harness";
+import {
+  answering,
+  deliver,
+  type FetchStub,
+  messageStatus,
+  publishAndFanOut,
+  recordingQueue,
+} from "./support";
+
+silenceErrorLog();
+
+/**
+ * A delivery queue that hands every task it is sent to the delivery consumer at once, answered by
+ * `fetch`, before `sendBatch` returns: the replay is consumed before the call that sent it goes on.
+ */
+function consumingQueue(fetch: FetchStub) {
+  const recording = recordingQueue();
+  const sendBatch: Queue<unknown>["sendBatch"] = async (messages, options) => {
+    const sent = await recording.queue.sendBatch(messages, options);
+    await deliver(
+      [...messages].map((message) => message.body),
+      fetch.fetch,
+    );
+    return sent;
+  };
+  return { ...recording, queue: { ...recording.queue, sendBatch } };
+}
+
+async function deadLettersOf(subscriberId: string) {
+  const res = await call("GET", `/v1/dead-letters?subscriberId=${subscriberId}&limit=200`);
+  return (await expectJson(res, 200, DeadLetterList)).deadLetters;
+}
+
+/** A subscriber with `maxAttempts`, and one message whose delivery to it died with a 500. */
+async function deadDelivery(maxAttempts: number) {
+  const { name: topic } = await seedTopic();
+  const subscriber = await seedSubscriber(topic, {
+    retry: { maxAttempts, baseDelaySeconds: 1 },
+  });
+  const { messageId, tasks } = await publishAndFanOut(topic, { body: { n: 1 } });
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    await deliver(tasks, answering(500).fetch, { attempts: attempt });
+  }
+  const [deadLetter] = await deadLettersOf(subscriber.id);
+  if (!deadLetter) throw new Error("the delivery did not die");
+  return { topic, subscriber, messageId, deadLetter };
+}
+
+describe("a replay consumed before the replay call finishes", () => {
+  it.each([
+    ["delivered", 3, 200, { state: "delivered", attempts: 1, lastStatus: 200 }, 0],
+    ["retrying", 3, 500, { state: "retrying", attempts: 1, lastStatus: 500 }, 0],
+    ["dead again", 1, 500, { state: "dead", attempts: 1, lastStatus: 500 }, 1],
+  ])(
+    "keeps the outcome it recorded (%s) instead of making the delivery pending again",
+    async (_label, maxAttempts, status, expected, deadLetters) => {
+      const { subscriber, messageId, deadLetter } = await deadDelivery(maxAttempts);
+      const fetch = answering(status);
+      const queue = consumingQueue(fetch);
+      const res = await call("POST", `/v1/dead-letters/${deadLetter.id}/replay`, {
+        env: { DELIVERY_QUEUE: queue.queue },
+      });
+      expect(await expectJson(res, 202, Replayed)).toEqual({ replayed: 1 });
+      expect(fetch.requests).toHaveLength(1);
+      expect((await messageStatus(messageId)).deliveries).toEqual([
+        expect.objectContaining({ subscriberId: subscriber.id, ...expected }),
+      ]);
+      const left = await deadLettersOf(subscriber.id);
+      expect(left).toHaveLength(deadLetters);
+      expect(left.map((letter) => letter.id)).not.toContain(deadLetter.id);
+    },
+  );
+});
