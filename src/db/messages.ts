@@ -4,7 +4,7 @@ import type { Database } from "./client";
 import { type DeliveryRow, deliveries, type MessageRow, messages } from "./schema";
 
 /** A message row without its (possibly large) stored payload. */
-export type MessageSummary = Omit<MessageRow, "payload" | "availableAt">;
+export type MessageSummary = Omit<MessageRow, "payload" | "availableAt" | "adopted">;
 
 /** A message with all its deliveries, in one round trip; undefined if there is no such message. */
 export async function findMessageStatus(

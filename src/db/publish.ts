@@ -115,6 +115,17 @@ const INLINE_SUBSCRIBERS = `SELECT json_group_array(id) AS ids
 FROM (SELECT id FROM subscribers WHERE topic = ?1 AND active = 1 LIMIT ?5 + 1)
 HAVING ${INLINE_TOPIC}`;
 
+// A message whose key a later publish of the same payload answers for (as a duplicate) is from
+// then on accepted whatever its own publish does: should that publish's send fail, its rollback
+// leaves the message (see FORGET_*), which stays queued for the duplicate's task or a further
+// retry to fan out. Marked in the duplicate's own transaction, so that it is either before the
+// rollback (which then keeps the message) or after it (when the key is free and taken anew).
+const ADOPT_OWNERS = `UPDATE messages SET adopted = 1
+WHERE adopted = 0 AND id IN (SELECT k.message_id
+  FROM json_each(?2) AS m
+  CROSS JOIN idempotency_keys AS k ON k.topic = ?1 AND k.key = m.value ->> 'key'
+  WHERE k.message_id <> m.value ->> 'id' AND k.payload_hash = m.value ->> 'hash')`;
+
 // Large content is bound on its own: a JSON list of several would approach D1's 2 MB per value.
 const STORE_PAYLOAD = "UPDATE messages SET payload = ?2 WHERE id = ?1";
 
@@ -160,7 +171,7 @@ export async function recordMessages(
     d1.prepare(sql).bind(...params.slice(0, highest));
   const statements = [
     statement(TOPIC_EXISTS, 1),
-    ...(keyed ? [statement(CLAIM_KEYS, 4)] : []),
+    ...(keyed ? [statement(CLAIM_KEYS, 4), statement(ADOPT_OWNERS, 2)] : []),
     statement(INSERT_MESSAGES, 5),
     ...(inline ? [statement(OPEN_INLINE_DELIVERIES, 5)] : []),
     ...batch.flatMap((message) =>
@@ -188,15 +199,21 @@ export async function recordMessages(
   };
 }
 
-const FORGET_MESSAGES = "DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1))";
-const FORGET_DELIVERIES =
-  "DELETE FROM deliveries WHERE message_id IN (SELECT value FROM json_each(?1))";
+// An adopted message (ADOPT_OWNERS) keeps its row, its key and any deliveries opened inline.
+const ADOPTED =
+  "SELECT id FROM messages WHERE adopted = 1 AND id IN (SELECT value FROM json_each(?1))";
+const FORGET_MESSAGES =
+  "DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1)) AND adopted = 0";
+const FORGET_DELIVERIES = `DELETE FROM deliveries
+WHERE message_id IN (SELECT value FROM json_each(?1)) AND message_id NOT IN (${ADOPTED})`;
 const FORGET_KEYS = `DELETE FROM idempotency_keys
-WHERE topic = ?2 AND message_id IN (SELECT value FROM json_each(?1))`;
+WHERE topic = ?2 AND message_id IN (SELECT value FROM json_each(?1))
+  AND message_id NOT IN (${ADOPTED})`;
 
 /**
  * Undoes `recordMessages` for messages that could not be queued, so that a failed publish leaves
- * nothing behind and its idempotency keys are free for the retry.
+ * nothing behind and its idempotency keys are free for the retry. A message that another publish
+ * has meanwhile answered for (adopted) stays: that publish may have answered 202 for it.
  */
 export async function forgetMessages(
   d1: D1Database,

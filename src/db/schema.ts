@@ -67,6 +67,11 @@ export const messages = sqliteTable(
     publishedAt: integer("published_at").notNull(),
     /** When the first attempt may be made: `publishedAt` plus the message's delay (null: none). */
     availableAt: integer("available_at"),
+    /**
+     * Set when a publish with the same idempotency key answered for this message: from then on the
+     * message is accepted whatever its own publish does, whose rollback must leave it alone.
+     */
+    adopted: integer("adopted", { mode: "boolean" }).notNull().default(false),
   },
   (t) => [
     // Retention: DELETE FROM messages WHERE published_at < ? (in chunks).

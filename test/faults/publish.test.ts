@@ -11,7 +11,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { PublishBatchResult, PublishResult } from "../../src/api/schemas/messages";
-import { FanoutTaskSchema } from "../../src/queues/tasks";
+import { DeliveryTaskSchema, FanoutTaskSchema } from "../../src/queues/tasks";
 import {
   type CallOptions,
   call,
@@ -22,7 +22,15 @@ import {
   silenceErrorLog,
 } from "../harness";
 import { snapshotTables } from "../hostile/support";
-import { countingD1, D1_FAILURE, isWrite, recordingQueue } from "../pipeline/support";
+import {
+  countingD1,
+  D1_FAILURE,
+  deliveryRowsOf,
+  fanOut,
+  isWrite,
+  messageStatus,
+  recordingQueue,
+} from "../pipeline/support";
 import { throwingBatches } from "./support";
 
 silenceErrorLog();
@@ -36,6 +44,43 @@ const ENDPOINTS: [endpoint: string, request: CallOptions][] = [
     { body: "raw bytes", contentType: "text/plain", headers: { "idempotency-key": "order-1" } },
   ],
 ];
+
+/**
+ * A queue whose first send (or sendBatch) waits until the test settles it: the publish that made
+ * it has recorded its message and is stalled on the queue, the moment another publish can race it.
+ */
+function stallingQueue() {
+  let started: () => void = () => undefined;
+  const sending = new Promise<void>((resolve) => {
+    started = resolve;
+  });
+  let settle: (error: unknown) => void = () => undefined;
+  const outcome = new Promise<void>((resolve, reject) => {
+    settle = (error) => (error === undefined ? resolve() : reject(error));
+  });
+  const bodies: unknown[] = [];
+  const stall = async (...sent: unknown[]): Promise<QueueSendResponse> => {
+    const [first] = sent;
+    bodies.push(...(Array.isArray(first) ? first.map((message) => message.body) : [first]));
+    started();
+    await outcome;
+    return { metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } };
+  };
+  const queue: Queue<unknown> = {
+    ...recordingQueue().queue,
+    send: stall,
+    sendBatch: stall,
+  };
+  return {
+    queue,
+    /** What the stalled publish tried to send. */
+    bodies,
+    /** Resolves once the publish is waiting on its send. */
+    sending,
+    /** Lets the send fail with `error`. */
+    fail: (error: Error) => settle(error),
+  };
+}
 
 async function topicWithSubscriber(): Promise<string> {
   const { name } = await seedTopic();
@@ -140,4 +185,87 @@ describe("publishing while the queue fails", () => {
       expect(queued).toEqual(expect.arrayContaining(accepted));
     },
   );
+});
+
+describe("two publishes with one key, the first one's send failing", () => {
+  const request: CallOptions = {
+    json: { body: { n: 1 } },
+    headers: { "idempotency-key": "order-1" },
+  };
+
+  it("keeps the message the second one answered 202 for, and its task fans it out", async () => {
+    const topic = await topicWithSubscriber();
+    const path = `/v1/topics/${topic}/messages`;
+    const stalled = stallingQueue();
+    const first = call("POST", path, { ...request, env: { FANOUT_QUEUE: stalled.queue } });
+    await stalled.sending;
+
+    const fanout = recordingQueue();
+    const second = await call("POST", path, { ...request, env: { FANOUT_QUEUE: fanout.queue } });
+    const { id, duplicate } = await expectJson(second, 202, PublishResult);
+    expect(duplicate).toBe(true);
+
+    stalled.fail(new Error("Queue send failed"));
+    await expectProblem(await first, 503, "unavailable");
+
+    // 202 means durably accepted: the first publish's rollback left the message and its key.
+    expect(await messageStatus(id)).toMatchObject({ state: "queued" });
+    const { tasks } = await fanOut(fanout.bodies());
+    expect(tasks.map((task) => task.messageId)).toEqual([id]);
+    const again = await call("POST", path, { ...request, env: { FANOUT_QUEUE: fanout.queue } });
+    expect(await expectJson(again, 202, PublishResult)).toMatchObject({ id, duplicate: true });
+  });
+
+  it("leaves the message queued for a further retry when the second one's send fails too", async () => {
+    const topic = await topicWithSubscriber();
+    const path = `/v1/topics/${topic}/messages`;
+    const stalled = stallingQueue();
+    const first = call("POST", path, { ...request, env: { FANOUT_QUEUE: stalled.queue } });
+    await stalled.sending;
+
+    const failing = recordingQueue();
+    failing.failWith(new Error("Queue send failed"));
+    const second = await call("POST", path, { ...request, env: { FANOUT_QUEUE: failing.queue } });
+    await expectProblem(second, 503, "unavailable");
+    stalled.fail(new Error("Queue send failed"));
+    await expectProblem(await first, 503, "unavailable");
+
+    // The first publish's message, adopted by the second, is still there and owns the key.
+    const id = FanoutTaskSchema.parse(stalled.bodies[0]).messageId;
+    expect(await messageStatus(id)).toMatchObject({ state: "queued" });
+    const fanout = recordingQueue();
+    const third = await call("POST", path, { ...request, env: { FANOUT_QUEUE: fanout.queue } });
+    expect(await expectJson(third, 202, PublishResult)).toMatchObject({ id, duplicate: true });
+    expect(fanout.bodies().map((body) => FanoutTaskSchema.parse(body).messageId)).toEqual([id]);
+    const { tasks } = await fanOut(fanout.bodies());
+    expect(tasks.map((task) => task.messageId)).toEqual([id]);
+    expect(await messageStatus(id)).toMatchObject({ state: "dispatched", matched: 1 });
+  });
+
+  it("keeps a message fanned out inline, and its deliveries, when its delivery send fails", async () => {
+    const topic = await topicWithSubscriber();
+    const path = `/v1/topics/${topic}/messages`;
+    const inline = { INLINE_FANOUT_MAX_SUBSCRIBERS: "100" };
+    const stalled = stallingQueue();
+    const first = call("POST", path, {
+      ...request,
+      env: { ...inline, FANOUT_QUEUE: recordingQueue().queue, DELIVERY_QUEUE: stalled.queue },
+    });
+    await stalled.sending;
+
+    const fanout = recordingQueue();
+    const second = await call("POST", path, {
+      ...request,
+      env: { ...inline, FANOUT_QUEUE: fanout.queue },
+    });
+    const { id } = await expectJson(second, 202, PublishResult);
+    stalled.fail(new Error("Queue send failed"));
+    await expectProblem(await first, 503, "unavailable");
+
+    expect(await deliveryRowsOf(id)).toHaveLength(1);
+    const { tasks } = await fanOut(fanout.bodies());
+    expect(tasks.map((task) => DeliveryTaskSchema.parse(task).content?.body)).toEqual([
+      expect.objectContaining({ value: { n: 1 } }),
+    ]);
+  });
 });

@@ -149,7 +149,7 @@ describe("publishing I/O", () => {
     expect(fanout.calls.map((c) => [c.method, c.messages.length])).toEqual([["sendBatch", 100]]);
     expect(await rowsOf("idempotency_keys", topic)).toHaveLength(100);
 
-    // The statements are set-based: one message with a key costs the same four.
+    // The statements are set-based: one message with a key costs the same five.
     const single = countingD1();
     const one = await call("POST", `/v1/topics/${topic}/messages`, {
       json: { body: 1 },
@@ -157,7 +157,7 @@ describe("publishing I/O", () => {
       env: { DB: single.db, FANOUT_QUEUE: recordingQueue().queue },
     });
     await expectJson(one, 202, PublishResult);
-    expect(d1.calls[0]?.sql).toHaveLength(4);
+    expect(d1.calls[0]?.sql).toHaveLength(5);
     expect(single.calls[0]?.sql).toEqual(d1.calls[0]?.sql);
   });
 

@@ -1,0 +1,1 @@
+ALTER TABLE `messages` ADD `adopted` integer DEFAULT false NOT NULL;
