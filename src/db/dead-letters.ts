@@ -1,5 +1,5 @@
 /** Dead letters: listing, replay bookkeeping, deletion. */
-import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, lte, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { chunk } from "./chunk";
 import type { Database } from "./client";
@@ -42,11 +42,14 @@ export async function listDeadLetters(
     .limit(options.limit);
 }
 
-/** Dead letters to replay, with their subscriber's state (null when it is gone). */
+/**
+ * Dead letters to replay, with their subscriber's state (null when it is gone); with `deadBy`,
+ * only those recorded at or before that time.
+ */
 export async function findReplayCandidates(
   db: Database,
   filter: DeadLetterFilter & { id?: string },
-  options: { after: string | undefined; limit: number },
+  options: { after: string | undefined; limit: number; deadBy?: number },
 ): Promise<ReplayCandidate[]> {
   return db
     .select({
@@ -61,6 +64,7 @@ export async function findReplayCandidates(
         ...conditions(filter),
         filter.id ? eq(deadLetters.id, filter.id) : undefined,
         options.after ? gt(deadLetters.id, options.after) : undefined,
+        options.deadBy === undefined ? undefined : lte(deadLetters.deadAt, options.deadBy),
       ),
     )
     .orderBy(asc(deadLetters.id))

@@ -98,7 +98,11 @@ export async function replayCandidates(
   return sent.length;
 }
 
-/** Replays every replayable dead letter matching `filter`, page by page, up to the per-call cap. */
+/**
+ * Replays every replayable dead letter matching `filter` that existed when the call began (at
+ * `now`), page by page, up to the per-call cap. A delivery replayed here that dies again gets a
+ * new dead letter, whose id sorts after the cursor: the walk must not replay it a second time.
+ */
 export async function replayMatching(
   db: Database,
   queue: Queue<unknown>,
@@ -107,14 +111,20 @@ export async function replayMatching(
 ): Promise<number> {
   let replayed = 0;
   let after: string | undefined;
+  // Beside the time bound, which rests on clocks agreeing: each delivery goes once per call.
+  const done = new Set<string>();
   while (replayed < MAX_REPLAYS_PER_CALL) {
-    const page = await findReplayCandidates(db, filter, { after, limit: PAGE_SIZE });
+    const page = await findReplayCandidates(db, filter, { after, limit: PAGE_SIZE, deadBy: now });
     if (page.length === 0) break;
     after = page[page.length - 1]?.id;
     const replayable = page
       .flatMap((candidate) => {
+        const delivery = `${candidate.messageId} ${candidate.subscriberId}`;
+        if (done.has(delivery)) return [];
         const checked = checkReplayable(candidate);
-        return checked.ok ? [checked.replayable] : [];
+        if (!checked.ok) return [];
+        done.add(delivery);
+        return [checked.replayable];
       })
       .slice(0, MAX_REPLAYS_PER_CALL - replayed);
     replayed += await replayCandidates(db, queue, replayable, now);

@@ -10,9 +10,12 @@ import {
   answering,
   deliver,
   type FetchStub,
+  insertSubscribers,
   messageStatus,
   publishAndFanOut,
   recordingQueue,
+  rowsOf,
+  stubFetch,
 } from "./support";
 
 silenceErrorLog();
@@ -78,4 +81,33 @@ describe("a replay consumed before the replay call finishes", () => {
       expect(left.map((letter) => letter.id)).not.toContain(deadLetter.id);
     },
   );
+});
+
+describe("a bulk replay whose replays die again while it runs", () => {
+  it("replays each dead letter that existed when it began once, not the new ones", async () => {
+    const { name: topic } = await seedTopic();
+    const subscribers = await insertSubscribers(topic, 100, { maxAttempts: 1 });
+    const { tasks } = await publishAndFanOut(topic, { body: 1 });
+    await deliver(tasks, answering(500).fetch);
+    expect(await rowsOf("dead_letters", topic)).toHaveLength(100);
+
+    // A full page of replays, each dying again at once; anything sent after them would succeed.
+    const fetch = stubFetch(
+      (_request) => new Response(null, { status: fetch.requests.length <= 100 ? 500 : 200 }),
+    );
+    const queue = consumingQueue(fetch);
+    const res = await call("POST", "/v1/dead-letters/replay", {
+      json: { topic },
+      env: { DELIVERY_QUEUE: queue.queue },
+    });
+    expect(await expectJson(res, 202, Replayed)).toEqual({ replayed: 100 });
+    expect(fetch.requests).toHaveLength(100);
+    expect(queue.bodies()).toHaveLength(100);
+    // Each delivery died again and has one new dead letter, there to replay in a later call.
+    const letters = await rowsOf("dead_letters", topic);
+    expect(letters).toHaveLength(100);
+    expect(new Set(letters.map((letter) => letter.subscriber_id))).toEqual(
+      new Set(subscribers.map((subscriber) => subscriber.id)),
+    );
+  });
 });
