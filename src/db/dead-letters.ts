@@ -98,8 +98,8 @@ export async function storeReplayPayloads(
 /**
  * After a replay was queued: the dead letters go and their deliveries are pending again, with
  * attempts from 0. The replay may already have been consumed and its outcome recorded (delivered,
- * retrying, cancelled, or dead again with a dead letter of its own), so only a delivery still dead
- * with no other dead letter, as the replay left it, is reset: anything else is newer than this.
+ * retrying, cancelled, or dead again with a newer dead letter of its own), so only a delivery still
+ * dead as the replay found it is reset: anything else is newer than this.
  */
 export async function markReplayed(
   db: Database,
@@ -135,10 +135,12 @@ export async function markReplayed(
             lastError: sql`null`,
             lastStatus: sql`null`,
           },
-          // Runs after this batch's deletes, so a dead letter still there is a later death.
+          // A dead letter newer than the replayed one is the replay dying again. An older one is
+          // a replay whose bookkeeping failed before, and does not make this one finished.
           setWhere: sql`${deliveries.state} = 'dead' AND NOT EXISTS (SELECT 1 FROM ${deadLetters}
             WHERE ${deadLetters.messageId} = ${deliveries.messageId}
-              AND ${deadLetters.subscriberId} = ${deliveries.subscriberId})`,
+              AND ${deadLetters.subscriberId} = ${deliveries.subscriberId}
+              AND ${deadLetters.id} > ${row.id})`,
         }),
     );
   }

@@ -3,14 +3,17 @@
  * before the replay call has finished its bookkeeping; and a replayed delivery that dies again
  * makes a new dead letter while a bulk replay is still walking the dead letters.
  */
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DeadLetterList, Replayed } from "../../src/api/schemas/dead-letters";
 import { call, expectJson, seedSubscriber, seedTopic, silenceErrorLog } from "../harness";
 import {
   answering,
+  countingD1,
   deliver,
   type FetchStub,
   insertSubscribers,
+  isWrite,
   messageStatus,
   publishAndFanOut,
   recordingQueue,
@@ -35,6 +38,12 @@ function consumingQueue(fetch: FetchStub) {
     return sent;
   };
   return { ...recording, queue: { ...recording.queue, sendBatch } };
+}
+
+async function replayWith(path: string) {
+  const queue = recordingQueue();
+  const res = await call("POST", path, { env: { DELIVERY_QUEUE: queue.queue } });
+  return { res, queue };
 }
 
 async function deadLettersOf(subscriberId: string) {
@@ -81,6 +90,28 @@ describe("a replay consumed before the replay call finishes", () => {
       expect(left.map((letter) => letter.id)).not.toContain(deadLetter.id);
     },
   );
+});
+
+describe("a replay of a delivery with an older dead letter left over", () => {
+  it("makes the delivery pending again, an older dead letter notwithstanding", async () => {
+    const { subscriber, messageId, deadLetter: first } = await deadDelivery(1);
+    // The first replay is queued, but its bookkeeping fails: its dead letter stays.
+    const firstReplay = recordingQueue();
+    const res = await call("POST", `/v1/dead-letters/${first.id}/replay`, {
+      env: { DELIVERY_QUEUE: firstReplay.queue, DB: countingD1(env.DB, isWrite).db },
+    });
+    expect(await expectJson(res, 202, Replayed)).toEqual({ replayed: 1 });
+    await deliver(firstReplay.bodies(), answering(500).fetch);
+    const letters = await deadLettersOf(subscriber.id);
+    const second = letters.find((letter) => letter.id !== first.id);
+    expect(letters).toHaveLength(2);
+
+    const { res: again } = await replayWith(`/v1/dead-letters/${second?.id}/replay`);
+    expect(await expectJson(again, 202, Replayed)).toEqual({ replayed: 1 });
+    expect((await messageStatus(messageId)).deliveries).toEqual([
+      expect.objectContaining({ subscriberId: subscriber.id, state: "pending", attempts: 0 }),
+    ]);
+  });
 });
 
 describe("a bulk replay whose replays die again while it runs", () => {
