@@ -8,7 +8,14 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./context";
 import { ApiError } from "./problem";
 
-const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+/**
+ * The JSON media types the routes' validator (@hono/zod-openapi) takes: `application/json` or a
+ * `+json` type whose subtype before the suffix has only letters, dots and hyphens, each parameter
+ * `;name=value` with no space before the semicolon. The validator refuses anything else with a
+ * bare 415, so checking the same rule here is what lets the problem name the type that was sent,
+ * and keeps this check from passing a body that the validator then refuses.
+ */
+const JSON_TYPE = /^application\/(?:[a-z.-]+\+)?json(?:;\s*[a-z0-9-]+=[^;]+)*$/i;
 
 /** Default cap for management bodies; publishing sets its own. */
 export const MAX_JSON_BODY_BYTES = 256 * 1024;

@@ -267,3 +267,27 @@ describe("Unicode oddities in free text and bodies", () => {
     expect([...(text?.bytes ?? [])]).toEqual([0x78, 0xef, 0xbf, 0xbd, 0x79]);
   });
 });
+
+describe("JSON media types beyond application/json", () => {
+  it.each([
+    "application/merge-patch+json",
+    "application/json;charset=utf-8",
+    'Application/JSON; charset="utf-8"',
+    "application/vnd.example.orders+json; version=2",
+  ])("takes %s on a publish and a management route alike", async (contentType) => {
+    const { name: topic } = await seedTopic();
+    const published = await hostileCall("POST", `/v1/topics/${topic}/messages`, {
+      body: '{"body":{"a":1}}',
+      contentType,
+    });
+    expect(published.res.status, await published.res.text()).toBe(202);
+    const task = FanoutTaskSchema.parse(published.queues.fanout.bodies()[0]);
+    expect(task.content?.body).toMatchObject({ value: { a: 1 } });
+
+    const created = await hostileCall("POST", `/v1/topics/${topic}/subscribers`, {
+      body: JSON.stringify({ url: HOOK, description: "media type" }),
+      contentType,
+    });
+    expect((await ownJson(created.res, 201)).description).toBe("media type");
+  });
+});

@@ -26,6 +26,8 @@ interface Hostile {
   code: string;
   /** A field path the problem's `errors[]` must name. */
   field?: string;
+  /** Text the problem's `detail` must contain. */
+  detail?: string;
 }
 
 type Row = [label: string, hostile: Hostile];
@@ -1089,6 +1091,36 @@ const TOKENS: Row[] = [
   ],
 ];
 
+/**
+ * JSON-looking media types the routes' validator does not take: refused by the route's own body
+ * check, whose detail names what was sent, on publish and management routes alike.
+ */
+const JSON_LOOKALIKES: Row[] = (
+  [
+    ["a topic", "POST", TOPICS, { name: "ok" }, "application/vnd.app.v2+json"],
+    ["an envelope", "POST", MESSAGES, { body: 1 }, "application/json ; charset=utf-8"],
+    ["a batch", "POST", BATCH, { messages: [{ body: 1 }] }, "application/json;"],
+    ["a subscriber", "POST", SUBSCRIBERS, { url: HOOK }, "application/json\t; charset=utf-8"],
+    ["a PATCH", "PATCH", SUBSCRIBER, { active: true }, "application/vnd_x+json"],
+    ["a filter test", "POST", FILTER_TEST, { filter: "body.a == 1" }, "application/a+b+json"],
+    ["a replay", "POST", REPLAY_ALL, { topic: "x" }, "application/json; charset=utf-8; v"],
+  ] as const
+).map(
+  ([what, method, path, json, contentType]): Row => [
+    `${what} as ${JSON.stringify(contentType)}`,
+    {
+      ...refuse(
+        method,
+        path,
+        { body: JSON.stringify(json), contentType },
+        415,
+        "unsupported_media_type",
+      ),
+      detail: contentType,
+    },
+  ],
+);
+
 const MEDIA_AND_METHODS: Row[] = [
   [
     "a topic as text/plain",
@@ -1165,6 +1197,7 @@ const ROWS: Row[] = [
   ...IDEMPOTENCY,
   ...TOKENS,
   ...MEDIA_AND_METHODS,
+  ...JSON_LOOKALIKES,
 ];
 
 const fixture = { topic: "", sub: "", msg: "", dlq: "" };
@@ -1223,6 +1256,7 @@ describe("hostile input", () => {
     if (hostile.field !== undefined) {
       expect(problem.errors?.map((error) => error.path)).toContain(hostile.field);
     }
+    if (hostile.detail !== undefined) expect(problem.detail).toContain(hostile.detail);
   });
 
   it("left every prototype clean after the whole table", () => {
