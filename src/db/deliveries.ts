@@ -132,11 +132,16 @@ WHERE deliveries.state NOT IN ('delivered', 'cancelled')`;
 
 // Only if the upsert above left the delivery dead: one cancelled meanwhile (its subscriber deleted
 // or deactivated during the attempt) or already delivered gets no dead letter. One statement per
-// dead letter: its content may be large, and several in one JSON list could pass D1's 2 MB.
+// dead letter: its content may be large, and several in one JSON list could pass D1's 2 MB. The
+// content comes with the outcome, else from the message, else from an earlier dead letter of the
+// same delivery still there (a replay whose bookkeeping failed, and whose message expired since),
+// so that a dead letter that could be replayed does not die again as one that cannot.
 const INSERT_DEAD_LETTER = `INSERT INTO dead_letters (id, message_id, topic, subscriber_id, attempts,
   last_status, last_error, published_at, payload, dead_at)
 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
-  coalesce(?9, (SELECT payload FROM messages WHERE id = ?2)), ?10
+  coalesce(?9, (SELECT payload FROM messages WHERE id = ?2),
+    (SELECT payload FROM dead_letters WHERE subscriber_id = ?4 AND message_id = ?2
+      AND payload IS NOT NULL LIMIT 1)), ?10
 WHERE EXISTS (SELECT 1 FROM deliveries
   WHERE message_id = ?2 AND subscriber_id = ?4 AND state = 'dead')`;
 

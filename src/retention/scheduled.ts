@@ -1,7 +1,8 @@
 /**
  * The hourly retention run: messages, deliveries and idempotency keys older than RETENTION_DAYS,
  * dead letters older than DEAD_LETTER_RETENTION_DAYS, deleted in bounded chunks so that one run
- * stays well inside an invocation's limits; what is left goes in the next run.
+ * stays well inside an invocation's limits; what is left goes in the next run. A delivery still
+ * being attempted, and its message, stay until it is finished (see src/db/retention.ts).
  */
 import { readConfig } from "../config";
 import { openDatabase } from "../db/client";
