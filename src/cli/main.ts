@@ -1,7 +1,8 @@
 /**
  * The CLI without Node: arguments in, exit code out. Finds the command, parses its options,
  * prints help, runs it over the SDK, and turns every failure into a message and an exit code:
- * 0 success, 1 the broker refused the call or could not be reached, 2 a usage error.
+ * 0 success, 1 the broker refused the call or could not be reached, 2 a usage error (arguments
+ * the SDK cannot send included).
  */
 import { Switchboard } from "../sdk/client";
 import { SwitchboardError } from "../sdk/errors";
@@ -133,11 +134,17 @@ function client(env: CliIo["env"]): Switchboard {
   try {
     return new Switchboard({ baseUrl, token });
   } catch (error) {
-    throw new UsageError(`SWITCHBOARD_URL: ${error instanceof Error ? error.message : error}`);
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new UsageError(`SWITCHBOARD_URL and SWITCHBOARD_TOKEN: ${reason}`);
   }
 }
 
 function report(error: unknown, json: boolean, stderr: (text: string) => void): number {
+  // Arguments the SDK could not send, such as a header value outside Latin-1, are how the CLI
+  // was called, not an answer from the broker.
+  if (error instanceof SwitchboardError && error.code === "invalid_request") {
+    return report(new UsageError(error.detail), json, stderr);
+  }
   if (error instanceof UsageError) {
     stderr(
       json

@@ -1,4 +1,10 @@
-import { type CallOptions, createRequest, type FetchLike, type RawBody } from "./request";
+import {
+  type CallOptions,
+  createRequest,
+  type FetchLike,
+  isHeaderValue,
+  type RawBody,
+} from "./request";
 import { type DeadLetters, deadLettersResource } from "./resources/dead-letters";
 import { type Filters, filtersResource } from "./resources/filters";
 import { type Messages, messagesResource } from "./resources/messages";
@@ -11,7 +17,10 @@ import type { BatchEnvelope, Envelope, PublishBatchResult, PublishResult } from 
 export interface SwitchboardOptions {
   /** The broker's origin (and path prefix, if any), e.g. `https://switchboard.example.com`. */
   baseUrl: string;
-  /** `ADMIN_TOKEN` for everything, or `PUBLISH_TOKEN` for publishing and `messages.get`. */
+  /**
+   * `ADMIN_TOKEN` for everything, or `PUBLISH_TOKEN` for publishing and `messages.get`. An empty
+   * token, or one no header can carry (not Latin-1, or with CR, LF or NUL), throws a TypeError.
+   */
   token: string;
   /** Replaces the global `fetch`, e.g. with a service binding's in another Worker. */
   fetch?: FetchLike | undefined;
@@ -32,7 +41,10 @@ const DEFAULT_RETRIES = 3;
 
 /**
  * A client for one Switchboard broker. Resources are namespaces (`sb.topics`, `sb.subscribers`,
- * `sb.messages`, `sb.deadLetters`, `sb.filters`); every call rejects with a `SwitchboardError`.
+ * `sb.messages`, `sb.deadLetters`, `sb.filters`); every call rejects with a `SwitchboardError`,
+ * arguments that cannot make a request included (`invalid_request`, never retried). The
+ * constructor throws a TypeError on a configuration error: a relative `baseUrl`, an unusable
+ * `token`.
  *
  * @example
  * const sb = new Switchboard({ baseUrl: "https://switchboard.example.com", token });
@@ -54,7 +66,7 @@ export class Switchboard {
 
   constructor(options: SwitchboardOptions) {
     assertAbsoluteUrl(options.baseUrl);
-    if (!options.token) throw new TypeError("token is required");
+    assertSendableToken(options.token);
     const request = createRequest({
       baseUrl: options.baseUrl,
       token: options.token,
@@ -116,6 +128,15 @@ export class Switchboard {
    */
   publishRaw(topic: string, body: RawBody, options?: RawPublishOptions): Promise<PublishResult> {
     return this.#publish.publishRaw(topic, body, options);
+  }
+}
+
+/** A token that no header can carry would fail every call alike; it is refused at once instead. */
+function assertSendableToken(token: string): void {
+  if (!token) throw new TypeError("token is required");
+  // The token stays out of the message: errors end up in logs.
+  if (!isHeaderValue(token)) {
+    throw new TypeError("token must be Latin-1 text without CR, LF or NUL, to fit in a header");
   }
 }
 

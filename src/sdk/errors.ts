@@ -2,12 +2,19 @@ import type { FieldError, ProblemCode } from "./types";
 
 /**
  * Codes for failures that never reached an answer from the broker, or got one that is not the
- * broker's: `network_error` (the request could not be sent or its answer not read), `timeout`
- * (no answer within `timeoutMs`), `aborted` (the caller's `signal` fired) and
- * `unexpected_response` (not problem+json on an error, or not JSON on a success, e.g. from a
- * proxy in between).
+ * broker's: `invalid_request` (the call's arguments cannot make an HTTP request: a body that
+ * `JSON.stringify` throws on, such as a BigInt or a cycle, or a header that `fetch` refuses;
+ * nothing was sent, and it is never retried), `network_error` (the request could not be sent or
+ * its answer not read), `timeout` (no answer within `timeoutMs`), `aborted` (the caller's
+ * `signal` fired) and `unexpected_response` (not problem+json on an error, or not JSON on a
+ * success, e.g. from a proxy in between).
  */
-export type ClientErrorCode = "network_error" | "timeout" | "aborted" | "unexpected_response";
+export type ClientErrorCode =
+  | "invalid_request"
+  | "network_error"
+  | "timeout"
+  | "aborted"
+  | "unexpected_response";
 
 /** Every code a {@link SwitchboardError} can carry: the broker's problem codes and the client's own. */
 export type SwitchboardErrorCode = ProblemCode | ClientErrorCode;

@@ -110,21 +110,67 @@ function queryString(query: QueryParams | undefined): string {
   return encoded === "" ? "" : `?${encoded}`;
 }
 
+/**
+ * The request as `fetch` takes it. Arguments that cannot make one are the caller's mistake, the
+ * same on every try: they reject with `invalid_request` before anything is sent, rather than
+ * with a TypeError from `fetch` that would pass for a network error and be retried.
+ */
 function requestInit(token: string, spec: RequestSpec): RequestInit {
-  const headers: Record<string, string> = {
+  const fields: Record<string, string> = {
     ...spec.headers,
     authorization: `Bearer ${token}`,
     accept: "application/json, application/problem+json",
   };
   let body: BodyInit | undefined;
   if (spec.raw !== undefined) {
-    headers["content-type"] = spec.raw.contentType;
+    fields["content-type"] = spec.raw.contentType;
     body = rawBodyInit(spec.raw.body);
   } else if (spec.json !== undefined) {
-    headers["content-type"] = "application/json";
-    body = JSON.stringify(spec.json);
+    fields["content-type"] = "application/json";
+    body = jsonBody(spec.json);
   }
-  return { method: spec.method, headers, body };
+  return { method: spec.method, headers: sendableHeaders(fields), body };
+}
+
+function jsonBody(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new SwitchboardError({
+      code: "invalid_request",
+      detail: `The request body cannot be serialised as JSON: ${reason}`,
+      cause,
+    });
+  }
+}
+
+/** A header name: an HTTP token. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A header value as the Fetch standard takes it: Latin-1 code units, no NUL, CR or LF. */
+const HEADER_VALUE = /^[^\0\r\n\u0100-\uffff]*$/;
+
+/**
+ * Whether `fetch` takes this as a header value. Checked here rather than left to `fetch`:
+ * Node and browsers throw a TypeError, indistinguishable from a network failure, and workerd
+ * sends other text as UTF-8; the SDK refuses it the same way everywhere.
+ */
+export function isHeaderValue(value: string): boolean {
+  return HEADER_VALUE.test(value);
+}
+
+/** The headers, each checked; the message names the header, never its value. */
+function sendableHeaders(fields: Record<string, string>): Record<string, string> {
+  for (const [name, value] of Object.entries(fields)) {
+    if (HEADER_NAME.test(name) && isHeaderValue(value)) continue;
+    throw new SwitchboardError({
+      code: "invalid_request",
+      detail:
+        `The header ${JSON.stringify(name)} cannot be sent: HTTP takes a token as the name ` +
+        "and Latin-1 text without CR, LF or NUL as the value",
+    });
+  }
+  return fields;
 }
 
 function rawBodyInit(body: RawBody): BodyInit {

@@ -186,6 +186,25 @@ describe("help", () => {
     expect(result.stdout).toBe("");
   });
 
+  it.each([
+    [["publish", "t", "--body", "{}", "--idempotency-key", "key-€"], /"idempotency-key"/],
+    [
+      ["publish", "t", "--content-type", "text/plain", "--header", "x-city=東京"],
+      /"forward-x-city"/,
+    ],
+  ])("exits 2 on arguments no request can carry: %j", async (args, message) => {
+    const result = await run(args, { input: "" });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+  });
+
+  it("exits 2 on a token no header can carry, without printing it", async () => {
+    const result = await run(["topics", "list"], { env: { SWITCHBOARD_TOKEN: "s3cr€t" } });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("SWITCHBOARD_TOKEN");
+    expect(result.stderr).not.toContain("s3cr");
+  });
+
   it("exits 2 when the broker is not configured", async () => {
     const result = await run(["topics", "list"], { env: { SWITCHBOARD_TOKEN: undefined } });
     expect(result.code).toBe(2);

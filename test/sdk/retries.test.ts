@@ -243,6 +243,56 @@ describe("timeouts and aborts", () => {
   });
 });
 
+describe("arguments that cannot make a request", () => {
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+
+  it.each<[string, (sb: Switchboard) => Promise<unknown>]>([
+    ["a BigInt in the body", (sb) => sb.publish("t", { body: { total: 10n } })],
+    ["a cycle in the body", (sb) => sb.publish("t", { body: cyclic })],
+    ["a BigInt in a batch", (sb) => sb.publishBatch("t", [{ body: 1 }, { body: 2n }])],
+    ["a key outside Latin-1", (sb) => sb.publish("t", { body: 1 }, { idempotencyKey: "€1" })],
+    [
+      "a forwarded header value with a line break",
+      (sb) => sb.publishRaw("t", "x", { forwardHeaders: { "x-a": "1\r\nx-b: 2" } }),
+    ],
+    [
+      "a forwarded header name that is not a token",
+      (sb) => sb.publishRaw("t", "x", { forwardHeaders: { "x a": "1" } }),
+    ],
+    ["a content type outside Latin-1", (sb) => sb.publishRaw("t", "x", { contentType: "text/€" })],
+  ])("rejects %s with invalid_request, sending nothing", async (_, call) => {
+    const { fetch, tries } = scripted(accepted(), accepted());
+    await expectSwitchboardError(call(client(fetch)), {
+      status: undefined,
+      code: "invalid_request",
+    });
+    expect(tries).toHaveLength(0);
+  });
+
+  it("names the header, not its value", async () => {
+    const { fetch } = scripted();
+    const error = await expectSwitchboardError(
+      client(fetch).publishRaw("t", "x", { forwardHeaders: { "x-city": "Zürich 東京" } }),
+      { status: undefined, code: "invalid_request" },
+    );
+    expect(error.detail).toContain('"forward-x-city"');
+    expect(error.detail).not.toContain("東京");
+  });
+
+  it("still retries a TypeError that fetch throws for the network", async () => {
+    const { fetch, tries } = scripted(new TypeError("fetch failed"), accepted());
+    await client(fetch).publish("t", { body: 1 });
+    expect(tries).toHaveLength(2);
+  });
+
+  it("refuses a token no header can carry when the client is made, without naming it", () => {
+    const make = () => client(scripted().fetch, { token: "s3cr€t" });
+    expect(make).toThrow(TypeError);
+    expect(make).not.toThrow(/s3cr/);
+  });
+});
+
 describe("answers", () => {
   it("maps a problem with its field errors and request id", async () => {
     const body = {
