@@ -78,6 +78,7 @@ export async function handleDeliveryBatch(
         [...context.payloads].map(([id, payload]) => [id, parseStoredContent(payload)]),
       ),
       bodies: new Map(),
+      attempting: new Set(),
     };
     const plans = await mapWithLimit(work, MAX_IN_FLIGHT, (item) =>
       planDelivery(item, shared, deps).catch((error: unknown): Plan => {
@@ -106,17 +107,26 @@ interface BatchShared {
   storedContents: ReadonlyMap<string, MessageContent | undefined>;
   /** Encoded bodies by message id, filled as the batch's requests are built. */
   bodies: Map<string, Uint8Array>;
+  /** The deliveries this batch attempts, by `deliveryKey`. */
+  attempting: Set<string>;
 }
 
 /** Decides, and if there is something to send, sends: everything short of writing the outcome. */
 async function planDelivery(
   { message, task }: Work,
-  { context, storedContents, bodies }: BatchShared,
+  { context, storedContents, bodies, attempting }: BatchShared,
   deps: DeliveryDeps,
 ): Promise<Plan> {
-  const stored = context.states.get(deliveryKey(task.messageId, task.subscriberId));
+  const key = deliveryKey(task.messageId, task.subscriberId);
+  const stored = context.states.get(key);
   if (stored?.state === "delivered" || stored?.state === "cancelled") return { kind: "skip" };
   if (stored?.state === "dead" && !task.replay) return { kind: "skip" };
+  // Two tasks for one delivery in one batch (a duplicate, or a replay beside a retry) would both be
+  // planned before either is recorded: both could die and leave two dead letters, which replays
+  // would deliver twice. One attempt carries the delivery on; the other task is done. This runs
+  // before the first await, so the first task of the batch to get here is the one.
+  if (attempting.has(key)) return { kind: "skip" };
+  attempting.add(key);
 
   // The queue also counts consumptions that failed inside the broker (storage down), which never
   // reached the subscriber; the stored count does not. The queue's count still wins when it is

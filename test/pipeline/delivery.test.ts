@@ -608,6 +608,42 @@ describe("a late duplicate of a task whose delivery is dead", () => {
   });
 });
 
+describe("two tasks for one delivery in one batch", () => {
+  it("attempts it once and leaves one dead letter when it dies", async () => {
+    const { subscriber, messageId, task } = await oneDelivery({ retry: { maxAttempts: 1 } });
+    const fetch = answering(500);
+    const { batch } = await deliver([task, task], fetch.fetch);
+    expect(fetch.requests).toHaveLength(1);
+    expect(batch.messages.map((message) => message.outcome())).toEqual([
+      { kind: "ack" },
+      { kind: "ack" },
+    ]);
+    expect(await deadLettersOf(subscriber.id)).toHaveLength(1);
+    expect(await deliveryOf(messageId)).toMatchObject({ state: "dead", attempts: 1 });
+  });
+
+  it("leaves one dead letter when two replays of it die together", async () => {
+    const { subscriber, task } = await oneDelivery({ retry: { maxAttempts: 1 } });
+    await deliver([task], answering(500).fetch);
+    const replay = { ...task, replay: true };
+    const fetch = answering(500);
+    await deliver([replay, replay], fetch.fetch);
+    expect(fetch.requests).toHaveLength(1);
+    // The first death's dead letter (this replay skipped the API, which would remove it) and one
+    // for the replays.
+    expect(await deadLettersOf(subscriber.id)).toHaveLength(2);
+  });
+
+  it("still sends a replay that comes after a stale duplicate of the dead task", async () => {
+    const { messageId, task } = await oneDelivery({ retry: { maxAttempts: 1 } });
+    await deliver([task], answering(500).fetch);
+    const fetch = answering(200);
+    await deliver([task, { ...task, replay: true }], fetch.fetch);
+    expect(fetch.requests).toHaveLength(1);
+    expect(await deliveryOf(messageId)).toMatchObject({ state: "delivered", attempts: 1 });
+  });
+});
+
 describe("the status after a failure and then a success", () => {
   it("shows the delivery delivered with no error left from the failed attempt", async () => {
     const { messageId, task } = await oneDelivery();
