@@ -245,3 +245,15 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/** A UTF-16 surrogate without its other half: `encodeURIComponent` throws a URIError on one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * A name or id encoded as one path segment. No name or id holds a lone surrogate, so one is sent
+ * as U+FFFD: the call then answers `not_found` like any other that does not exist, instead of
+ * throwing before it is made.
+ */
+export function pathSegment(value: string): string {
+  return encodeURIComponent(value.replace(LONE_SURROGATE, "\uFFFD"));
+}

@@ -42,6 +42,24 @@ describe("sb.topics", () => {
     expect(sent[0]?.url.pathname).toBe("/v1/topics/a%2Fb%3Fc");
   });
 
+  it("answers not_found for a name or id with a lone surrogate, which encodeURIComponent refuses", async () => {
+    const { fetch, sent } = recording();
+    const sb = adminClient({ fetch });
+    const lone = "a\uD800b";
+    for (const call of [
+      () => sb.topics.get(lone),
+      () => sb.subscribers.get(lone),
+      () => sb.messages.get(lone),
+      () => sb.deadLetters.delete(lone),
+      () => sb.publish(lone, { body: 1 }),
+    ]) {
+      await expectSwitchboardError(call(), { status: 404, code: "not_found" });
+    }
+    expect(sent.map((request) => request.url.pathname.split("/")[3])).toEqual(
+      Array(5).fill("a%EF%BF%BDb"),
+    );
+  });
+
   it("lists one page with its cursor, and every page with listAll", async () => {
     const prefix = uniqueName("paged");
     const names = ["c", "a", "e", "b", "d"].map((suffix) => `${prefix}-${suffix}`);

@@ -1,5 +1,5 @@
 import { eachItem } from "../pagination";
-import type { CallOptions, SendRequest } from "../request";
+import { type CallOptions, pathSegment, type SendRequest } from "../request";
 import type {
   DeadLetter,
   DeadLetterList,
@@ -79,5 +79,5 @@ export function deadLettersResource(request: SendRequest) {
 export type DeadLetters = ReturnType<typeof deadLettersResource>;
 
 function deadLetterPath(id: string): string {
-  return `/v1/dead-letters/${encodeURIComponent(id)}`;
+  return `/v1/dead-letters/${pathSegment(id)}`;
 }

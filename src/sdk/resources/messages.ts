@@ -1,4 +1,4 @@
-import type { CallOptions, SendRequest } from "../request";
+import { type CallOptions, pathSegment, type SendRequest } from "../request";
 import type { MessageStatus } from "../types";
 
 /** `sb.messages`: what became of a published message. Admin or publish token. */
@@ -15,7 +15,7 @@ export function messagesResource(request: SendRequest) {
     get(id: string, options?: CallOptions): Promise<MessageStatus> {
       return request({
         method: "GET",
-        path: `/v1/messages/${encodeURIComponent(id)}`,
+        path: `/v1/messages/${pathSegment(id)}`,
         idempotent: true,
         options,
       });

@@ -1,5 +1,5 @@
 import { eachItem } from "../pagination";
-import type { CallOptions, SendRequest } from "../request";
+import { type CallOptions, pathSegment, type SendRequest } from "../request";
 import type {
   PageParams,
   RotatedSecret,
@@ -118,5 +118,5 @@ export function subscribersResource(request: SendRequest) {
 export type Subscribers = ReturnType<typeof subscribersResource>;
 
 function subscriberPath(id: string): string {
-  return `/v1/subscribers/${encodeURIComponent(id)}`;
+  return `/v1/subscribers/${pathSegment(id)}`;
 }

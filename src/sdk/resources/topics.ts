@@ -1,5 +1,5 @@
 import { eachItem } from "../pagination";
-import type { CallOptions, SendRequest } from "../request";
+import { type CallOptions, pathSegment, type SendRequest } from "../request";
 import type { PageParams, Topic, TopicInput, TopicList } from "../types";
 
 /** `sb.topics`: create, list, read and delete topics. Admin token. */
@@ -63,5 +63,5 @@ export type Topics = ReturnType<typeof topicsResource>;
 
 /** `/v1/topics/{name}`, with the name encoded as one path segment. */
 export function topicPath(name: string): string {
-  return `/v1/topics/${encodeURIComponent(name)}`;
+  return `/v1/topics/${pathSegment(name)}`;
 }
