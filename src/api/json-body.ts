@@ -34,7 +34,14 @@ export function jsonBody(
     if (declared > maxBytes) throw tooLarge(maxBytes);
 
     const text = await c.req.text();
-    if (text.length === 0 && options.optional) return next();
+    if (text.length === 0 && options.optional) {
+      // No body means the defaults. The route's validator would still parse a body whose
+      // Content-Type says JSON, and "" does not parse: without that header it takes no body as {}.
+      const headers = new Headers(c.req.raw.headers);
+      headers.delete("content-type");
+      c.req.raw = new Request(c.req.raw.url, { method: c.req.raw.method, headers });
+      return next();
+    }
     if (new TextEncoder().encode(text).byteLength > maxBytes) throw tooLarge(maxBytes);
 
     const contentType = c.req.header("content-type");

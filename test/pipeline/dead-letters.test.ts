@@ -340,6 +340,18 @@ describe("replaying many dead letters", () => {
     expect(replayed).toBeGreaterThanOrEqual(2);
   });
 
+  it("takes an empty body as every dead letter, whatever its content type says", async () => {
+    for (const contentType of ["application/json", "text/plain"]) {
+      const queue = recordingQueue();
+      const res = await call("POST", "/v1/dead-letters/replay", {
+        body: "",
+        contentType,
+        env: { DELIVERY_QUEUE: queue.queue },
+      });
+      await expectJson(res, 202, Replayed);
+    }
+  });
+
   it("takes an empty filter as every dead letter", async () => {
     const { res } = await replay("/v1/dead-letters/replay", { json: {} });
     await expectJson(res, 202, Replayed);
