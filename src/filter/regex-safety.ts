@@ -12,11 +12,10 @@ import {
   ANY,
   type CharSet,
   intersects,
-  MAX_GROUP_DEPTH,
   parsePattern,
   type Range,
   type RegexNode,
-  TooDeep,
+  Unreadable,
 } from "./regex-syntax";
 
 /** The verdict on a pattern. */
@@ -97,16 +96,17 @@ function refusal(node: RegexNode): { reason: string; index: number } | null {
 
 /**
  * Judges a pattern that `RegExp` accepts. Unsafe: a nested quantifier or an ambiguous repeated
- * alternation, with the offset of the repeated group. Safe: how many unbounded (or wide)
- * quantifiers and backreferences it has, and whether every alternative starts with `^`.
+ * alternation, with the offset of the repeated group, or syntax the check cannot read. Safe: how
+ * many unbounded (or wide) quantifiers and backreferences it has, and whether every alternative
+ * starts with `^`.
  */
 export function judgeRegex(pattern: string): RegexSafety {
   let top: RegexNode[][];
   try {
     top = parsePattern(pattern);
   } catch (error) {
-    if (!(error instanceof TooDeep)) throw error;
-    return { safe: false, reason: `groups nested deeper than ${MAX_GROUP_DEPTH}`, index: 0 };
+    if (!(error instanceof Unreadable)) throw error;
+    return { safe: false, reason: error.message, index: error.index };
   }
   const all = top.flat().flatMap((node) => [node, ...descendants(node)]);
   for (const node of all) {

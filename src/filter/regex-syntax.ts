@@ -3,7 +3,8 @@
  * pattern for backtracking: groups, alternatives, quantifiers, and the characters each atom can
  * match, as ranges of UTF-16 code units. Patterns are validated by `RegExp` first; where this
  * reading is unsure (backreferences, octal escapes), it assumes "any character", which only
- * makes the analysis more cautious.
+ * makes the analysis more cautious. Syntax that changes what the rest means, such as an inline
+ * modifier group `(?i:…)`, cannot be read that way and is refused instead.
  */
 
 /** An inclusive range of UTF-16 code units. */
@@ -77,8 +78,15 @@ const CONTROL_ESCAPES: Readonly<Record<string, number>> = { n: 10, r: 13, t: 9, 
 /** Patterns nested deeper than this are refused outright rather than analysed. */
 export const MAX_GROUP_DEPTH = 64;
 
-/** Thrown by `parsePattern` past MAX_GROUP_DEPTH nested groups. */
-export class TooDeep extends Error {}
+/** Thrown by `parsePattern` for a pattern it cannot read; `index` is the offending offset. */
+export class Unreadable extends Error {
+  readonly index: number;
+
+  constructor(reason: string, index: number) {
+    super(reason);
+    this.index = index;
+  }
+}
 
 function single(set: CharSet): number | null {
   const [only] = set;
@@ -86,8 +94,8 @@ function single(set: CharSet): number | null {
 }
 
 /**
- * Parses a pattern already accepted by `RegExp` into its alternatives. Throws TooDeep past
- * MAX_GROUP_DEPTH nested groups.
+ * Parses a pattern already accepted by `RegExp` into its alternatives. Throws Unreadable past
+ * MAX_GROUP_DEPTH nested groups and at a group opening it does not know.
  */
 export function parsePattern(source: string): RegexNode[][] {
   let at = 0;
@@ -185,10 +193,18 @@ export function parsePattern(source: string): RegexNode[][] {
     const start = at;
     const char = charAt(0);
     if (char === "(") {
-      const head = /^\(\?(?:[=!]|<[=!]|<[^>]*>|[a-zA-Z-]*:)?/.exec(source.slice(at))?.[0] ?? "(";
+      const head = /^\((?:\?(?::|[=!]|<[=!]|<[^>]*>))?/.exec(source.slice(at))?.[0] ?? "(";
+      // Any other `(?` that RegExp accepts is a modifier group, `(?i:`, `(?-i:`, `(?ms:`: its
+      // flags change which characters match, what `.` and `^` mean, and so which alternatives
+      // overlap, none of which the sets here describe. `(?i:a|A)*` would pass as unambiguous.
+      if (head === "(" && charAt(1) === "?") {
+        throw new Unreadable("an inline modifier group, whose flags the check cannot model", start);
+      }
       at += head.length;
       depth += 1;
-      if (depth > MAX_GROUP_DEPTH) throw new TooDeep();
+      if (depth > MAX_GROUP_DEPTH) {
+        throw new Unreadable(`groups nested deeper than ${MAX_GROUP_DEPTH}`, 0);
+      }
       const alternatives = alternation();
       depth -= 1;
       at += 1;

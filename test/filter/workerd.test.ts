@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compileExpression, compileFilter } from "../../src/filter";
+import { compileExpression, compileFilter, UnsafeRegexError } from "../../src/filter";
 
 describe("inside workerd", () => {
   it("runs in the Workers runtime", () => {
@@ -41,6 +41,33 @@ describe("inside workerd", () => {
     } finally {
       Reflect.set(globalThis, "Function", saved.Function);
       Reflect.set(globalThis, "eval", saved.eval);
+    }
+  });
+
+  it("refuses inline modifier groups, which this runtime honours and the backtracking check cannot model", () => {
+    // Case-insensitively `a` and `A` are the same character, so `(?i:a|A)*` is `(a|a)*`: two
+    // ways per character, doubling the work with each one. The runtime runs it as such, so the
+    // refusal must come from the check, not from the pattern failing to compile.
+    expect(/^(?i:a|A)$/.test("A")).toBe(true);
+    expect(/(?i:a|A)/.source).toBe("(?i:a|A)");
+    const literal = compileFilter('body.x ~= "^(?i:a|A)*$"');
+    expect(literal).toMatchObject({ ok: false, problem: { position: 10 } });
+    if (!literal.ok) expect(literal.problem.message).toContain("inline modifier group");
+    const computed = compileFilter("body.x ~= body.pattern");
+    expect(computed.ok).toBe(true);
+    if (computed.ok) {
+      const outcome = computed.filter.evaluate({
+        id: "m",
+        topic: "t",
+        body: { x: `${"a".repeat(26)}!`, pattern: "^(?i:a|A)*$" },
+        headers: {},
+        query: {},
+        pathParams: {},
+        method: null,
+        publishedAt: "2026-01-01T00:00:00Z",
+      });
+      expect(outcome.matched).toBe(false);
+      expect(outcome.error).toBeInstanceOf(UnsafeRegexError);
     }
   });
 });

@@ -771,6 +771,7 @@ const BAD_FILTERS: Row[] = [
   ["a catastrophic pattern (a+)+$", 'body.a ~= "(a+)+$"'],
   ["a catastrophic pattern ^(a|a)*$", 'body.a ~= "^(a|a)*$"'],
   ["a catastrophic pattern (.*a){12}", 'body.a ~= "(.*a){12}"'],
+  ["a case-insensitive group ^(?i:a|A)*$", 'body.a ~= "^(?i:a|A)*$"'],
   ["a pattern that does not compile", 'body.a ~= "(?<"'],
 ].flatMap(([label, filter]): Row[] => [
   [
