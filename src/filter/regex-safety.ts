@@ -5,53 +5,29 @@
  * inside a repeated group (`(a+)+`, `(\w+\s?)*`) and a repeated group whose alternatives can
  * start alike or match nothing (`(a|a)*`, `(a|ab)+`, `(a|)*`). It is conservative: it refuses
  * some safe patterns rather than miss an unsafe one. It also counts the unbounded quantifiers,
- * which sets the polynomial degree of the remaining worst case.
+ * which sets the polynomial degree of the remaining worst case, and the ways the bounded choices
+ * can split the same text, which multiplies it; a pattern whose choices alone exceed the budget
+ * is refused.
  */
 
-import {
-  ANY,
-  type CharSet,
-  intersects,
-  parsePattern,
-  type Range,
-  type RegexNode,
-  Unreadable,
-} from "./regex-syntax";
+import { countChoices, WIDE_SPAN } from "./regex-choices";
+import { firstSet, nullable } from "./regex-first";
+import { intersects, parsePattern, type RegexNode, Unreadable } from "./regex-syntax";
 
 /** The verdict on a pattern. */
 export type RegexSafety =
-  | { safe: true; unboundedQuantifiers: number; anchored: boolean }
+  | { safe: true; unboundedQuantifiers: number; anchored: boolean; ways: number }
   | { safe: false; reason: string; index: number };
 
-/** A quantifier whose range is wider than this counts as unbounded. */
-const WIDE_SPAN = 16;
-
-function nullable(node: RegexNode): boolean {
-  switch (node.kind) {
-    case "chars":
-      return false;
-    case "group":
-      return node.lookaround || node.alternatives.some((sequence) => sequence.every(nullable));
-    case "repeat":
-      return node.min === 0 || nullable(node.node);
-    default:
-      return true;
-  }
-}
-
-function firstSet(sequence: readonly RegexNode[]): CharSet {
-  const set: Range[] = [];
-  for (const node of sequence) {
-    if (node.kind === "chars") set.push(...node.set);
-    else if (node.kind === "backreference") set.push(...ANY);
-    else if (node.kind === "repeat") set.push(...firstSet([node.node]));
-    else if (node.kind === "group" && !node.lookaround) {
-      for (const alternative of node.alternatives) set.push(...firstSet(alternative));
-    }
-    if (!nullable(node)) break;
-  }
-  return set;
-}
+/**
+ * Worst-case backtracking steps allowed per test. A pattern that is safe from unbounded
+ * exponential blow-up can still be polynomial: each unbounded quantifier multiplies the work by
+ * the text length, and so does an unanchored search; the bounded choices multiply it by a
+ * constant. The text is cut to the length that keeps the product in this budget. Polynomial
+ * backtracking at the budget takes about 15–50 ms; a chain of bounded choices at the budget,
+ * each way a few steps, was measured at up to ~300 ms in the Workers runtime: bounded, not cheap.
+ */
+export const BACKTRACKING_BUDGET = 2 ** 24;
 
 function children(node: RegexNode): RegexNode[] {
   if (node.kind === "group") return node.alternatives.flat();
@@ -96,9 +72,10 @@ function refusal(node: RegexNode): { reason: string; index: number } | null {
 
 /**
  * Judges a pattern that `RegExp` accepts. Unsafe: a nested quantifier or an ambiguous repeated
- * alternation, with the offset of the repeated group, or syntax the check cannot read. Safe: how
- * many unbounded (or wide) quantifiers and backreferences it has, and whether every alternative
- * starts with `^`.
+ * alternation, with the offset of the repeated group; bounded choices that alone exceed the
+ * budget, with the offset of the first; or syntax the check cannot read. Safe: how many unbounded
+ * (or wide) quantifiers and backreferences it has, whether every alternative starts with `^`,
+ * and how many ways its bounded choices can split the same text.
  */
 export function judgeRegex(pattern: string): RegexSafety {
   let top: RegexNode[][];
@@ -113,6 +90,11 @@ export function judgeRegex(pattern: string): RegexSafety {
     const refused = refusal(node);
     if (refused) return { safe: false, ...refused };
   }
+  const { ways, index } = countChoices(top);
+  if (ways > BACKTRACKING_BUDGET) {
+    const reason = `bounded quantifiers or alternatives that can split the same text more than ${BACKTRACKING_BUDGET} ways`;
+    return { safe: false, reason, index };
+  }
   const unboundedQuantifiers = all.filter(
     (node) =>
       node.kind === "backreference" || (node.kind === "repeat" && node.max - node.min > WIDE_SPAN),
@@ -121,5 +103,5 @@ export function judgeRegex(pattern: string): RegexSafety {
     const first = sequence[0];
     return first?.kind === "assertion" && first.start;
   });
-  return { safe: true, unboundedQuantifiers, anchored };
+  return { safe: true, unboundedQuantifiers, anchored, ways };
 }

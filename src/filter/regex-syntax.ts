@@ -15,7 +15,14 @@ export type CharSet = readonly Range[];
 /** A node of a parsed pattern; `at` is its offset in the pattern. */
 export type RegexNode =
   | { kind: "chars"; at: number; set: CharSet }
-  | { kind: "group"; at: number; alternatives: RegexNode[][]; lookaround: boolean }
+  | {
+      kind: "group";
+      at: number;
+      alternatives: RegexNode[][];
+      lookaround: boolean;
+      /** A lookbehind, which V8 matches from right to left. */
+      lookbehind: boolean;
+    }
   | { kind: "assertion"; at: number; start: boolean }
   | { kind: "backreference"; at: number }
   | { kind: "repeat"; at: number; node: RegexNode; min: number; max: number };
@@ -208,7 +215,13 @@ export function parsePattern(source: string): RegexNode[][] {
       const alternatives = alternation();
       depth -= 1;
       at += 1;
-      return { kind: "group", at: start, alternatives, lookaround: /^\(\?<?[=!]/.test(head) };
+      return {
+        kind: "group",
+        at: start,
+        alternatives,
+        lookaround: /^\(\?<?[=!]/.test(head),
+        lookbehind: /^\(\?<[=!]/.test(head),
+      };
     }
     if (char === "^" || char === "$") {
       at += 1;

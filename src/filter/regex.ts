@@ -1,5 +1,5 @@
 import { UnsafeRegexError } from "./errors";
-import { judgeRegex, type RegexSafety } from "./regex-safety";
+import { BACKTRACKING_BUDGET, judgeRegex, type RegexSafety } from "./regex-safety";
 import { str } from "./runtime";
 
 /** `subject ~= pattern` for one prepared pattern. */
@@ -19,13 +19,6 @@ export const REGEX_CACHE_SIZE = 256;
 export const FILTER_REGEX_INPUT_LIMIT = 65_536;
 /** Longest computed pattern the guarded policy compiles. */
 export const FILTER_REGEX_MAX_PATTERN = 4096;
-/**
- * Worst-case backtracking steps allowed per test (about 15–50 ms). A pattern that is safe from
- * exponential blow-up can still be polynomial: each unbounded quantifier multiplies the work by
- * the text length, and so does an unanchored search. The text is cut to the length whose power
- * stays in this budget.
- */
-const BACKTRACKING_BUDGET = 2 ** 24;
 
 function boundedCache<V>(): { get(key: string): V | undefined; set(key: string, value: V): V } {
   const entries = new Map<string, V>();
@@ -66,11 +59,16 @@ export function compatibleRegex(): RegexPolicy {
   };
 }
 
-/** How much of the text a pattern with this verdict may see. */
+/**
+ * How much of the text a pattern with this verdict may see: the length n at which
+ * ways × n^degree reaches the budget. Degree 0 does work independent of the length, and the
+ * safety check has already refused ways beyond the budget.
+ */
 export function inputLimit(verdict: Extract<RegexSafety, { safe: true }>): number {
   const degree = verdict.unboundedQuantifiers + (verdict.anchored ? 0 : 1);
-  if (degree <= 1) return FILTER_REGEX_INPUT_LIMIT;
-  return Math.min(FILTER_REGEX_INPUT_LIMIT, Math.floor(BACKTRACKING_BUDGET ** (1 / degree) + 1e-9));
+  if (degree === 0) return FILTER_REGEX_INPUT_LIMIT;
+  const length = (BACKTRACKING_BUDGET / verdict.ways) ** (1 / degree);
+  return Math.min(FILTER_REGEX_INPUT_LIMIT, Math.floor(length + 1e-9));
 }
 
 type Prepared = { regex: RegExp; limit: number } | { refused: string; index: number };

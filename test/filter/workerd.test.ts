@@ -70,4 +70,34 @@ describe("inside workerd", () => {
       expect(outcome.error).toBeInstanceOf(UnsafeRegexError);
     }
   });
+
+  it("refuses a chain of bounded quantifiers whose splits of the text exceed the budget", () => {
+    // Against 64 `a`s this pattern tries every split of them between the eight quantifiers
+    // before failing at the missing `b`: 17^7 ways that reach `b`, over 2^28.
+    const chain = compileFilter(`body.x ~= "^${"a{0,16}".repeat(8)}b"`);
+    expect(chain).toMatchObject({ ok: false, problem: { position: 10 } });
+    if (!chain.ok) expect(chain.problem.message).toContain("split the same text");
+    const alternatives = compileFilter(`body.x ~= "^${"(?:aa|a)".repeat(26)}c"`);
+    expect(alternatives).toMatchObject({ ok: false, problem: { position: 10 } });
+  });
+
+  it("cuts the text for an unanchored chain of a? so that its worst case stays in the budget", () => {
+    // 21 of the 22 `a?` can each hand an `a` to the next: 2^21 ways per start position, so the
+    // text is cut to 2^24 / 2^21 = 8 characters and the worst case to 2^21 × 8 steps.
+    const result = compileFilter(`body.x ~= "${"a?".repeat(22)}b"`);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    const message = (x: string) => ({
+      id: "m",
+      topic: "t",
+      body: { x },
+      headers: {},
+      query: {},
+      pathParams: {},
+      method: null,
+      publishedAt: "2026-01-01T00:00:00Z",
+    });
+    expect(result.filter.matches(message(`${"a".repeat(7)}b`))).toBe(true);
+    expect(result.filter.matches(message(`${"a".repeat(8)}b`))).toBe(false);
+  });
 });

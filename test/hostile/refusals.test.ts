@@ -772,6 +772,8 @@ const BAD_FILTERS: Row[] = [
   ["a catastrophic pattern ^(a|a)*$", 'body.a ~= "^(a|a)*$"'],
   ["a catastrophic pattern (.*a){12}", 'body.a ~= "(.*a){12}"'],
   ["a case-insensitive group ^(?i:a|A)*$", 'body.a ~= "^(?i:a|A)*$"'],
+  ["a chain of bounded quantifiers ^a{0,16}…b", `body.a ~= "^${"a{0,16}".repeat(8)}b"`],
+  ["a chain of ambiguous alternatives ^(?:aa|a)…c", `body.a ~= "^${"(?:aa|a)".repeat(26)}c"`],
   ["a pattern that does not compile", 'body.a ~= "(?<"'],
 ].flatMap(([label, filter]): Row[] => [
   [
