@@ -62,7 +62,7 @@ export function compatibleRegex(): RegexPolicy {
 /**
  * How much of the text a pattern with this verdict may see: the length n at which
  * ways × n^degree reaches the budget. Degree 0 does work independent of the length, and the
- * safety check has already refused ways beyond the budget.
+ * safety check has already refused ways beyond MAX_WAYS, a fraction of the budget.
  */
 export function inputLimit(verdict: Extract<RegexSafety, { safe: true }>): number {
   const degree = verdict.unboundedQuantifiers + (verdict.anchored ? 0 : 1);
