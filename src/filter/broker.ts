@@ -1,7 +1,8 @@
 import type { Evaluator } from "./compile-config";
 import { compileNode } from "./compiler";
+import { TextTooLongError } from "./errors";
 import { standardFunctions } from "./functions";
-import { defaultOperators } from "./operators";
+import { defaultOperators, type OperatorFunction } from "./operators";
 import { parse } from "./parser";
 import { useDotAccessOperatorAndOptionalChaining } from "./properties";
 import { guardedRegex } from "./regex";
@@ -39,7 +40,24 @@ export const FILTER_MAX_LENGTH = 4096;
 /** Deepest nesting of parentheses, calls, prefix operators and branches in a filter. */
 export const FILTER_MAX_DEPTH = 64;
 
+/**
+ * Longest text a filter's `+` may build, in UTF-16 code units: four times the largest body. Each
+ * `+` of a large field adds the field's size again, and a 4 KB filter holds hundreds of them.
+ */
+export const FILTER_MAX_TEXT_LENGTH = 4 * 1024 * 1024;
+
 const regex = guardedRegex();
+
+/** filtrex's `+`, refusing to build text longer than FILTER_MAX_TEXT_LENGTH. */
+const boundedPlus: OperatorFunction = (a, b) => {
+  const sum = defaultOperators["+"](a, b);
+  if (typeof sum === "string" && sum.length > FILTER_MAX_TEXT_LENGTH) {
+    throw new TextTooLongError(sum.length, FILTER_MAX_TEXT_LENGTH);
+  }
+  return sum;
+};
+
+const operators = { ...defaultOperators, "+": boundedPlus };
 
 /** Offset of the first character that takes the UTF-8 size past the limit, or -1. */
 function overflowAt(source: string): number {
@@ -103,7 +121,7 @@ function compileChecked(source: string): ReturnType<typeof compileFilter> {
   const evaluator = compileNode(tree, {
     source,
     functions: standardFunctions,
-    operators: defaultOperators,
+    operators,
     properties: { customProp: useDotAccessOperatorAndOptionalChaining, constants: undefined },
     regex,
     strictFunctions: true,

@@ -98,3 +98,20 @@ export class UnsafeRegexError extends SyntaxError {
     this.patternIndex = patternIndex;
   }
 }
+
+/**
+ * Evaluation error from the broker's `+`: the text it would build is longer than the broker lets a
+ * filter build. Repeated concatenation of a large field otherwise grows by the field's size with
+ * each term, past the Worker's memory once something reads the result whole.
+ */
+export class TextTooLongError extends RangeError {
+  readonly I18N_STRING = "TEXT_TOO_LONG";
+  readonly length: number;
+
+  constructor(length: number, limit: number) {
+    const stackLimit = suspendStackCapture();
+    super(`The text would be ${length} characters long; a filter builds at most ${limit}`);
+    Error.stackTraceLimit = stackLimit;
+    this.length = length;
+  }
+}

@@ -8,6 +8,7 @@ export {
   compileFilter,
   FILTER_MAX_DEPTH,
   FILTER_MAX_LENGTH,
+  FILTER_MAX_TEXT_LENGTH,
   type FilterMessage,
   type FilterSyntaxProblem,
 } from "./broker";
@@ -19,6 +20,7 @@ export {
 } from "./compile-expression";
 export {
   InternalError,
+  TextTooLongError,
   UnexpectedTypeError,
   UnknownFunctionError,
   UnknownOptionError,

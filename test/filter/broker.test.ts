@@ -5,8 +5,10 @@ import {
   compileFilter,
   FILTER_MAX_DEPTH,
   FILTER_MAX_LENGTH,
+  FILTER_MAX_TEXT_LENGTH,
   FILTER_REGEX_INPUT_LIMIT,
   type FilterMessage,
+  TextTooLongError,
   UnexpectedTypeError,
   UnsafeRegexError,
 } from "../../src/filter";
@@ -89,6 +91,23 @@ describe("compileFilter matches messages", () => {
     const result = filter.evaluate(message({ count: "many" }));
     expect(result.matched).toBe(false);
     expect(result.error).toBeInstanceOf(UnexpectedTypeError);
+  });
+
+  it("refuses to build text longer than FILTER_MAX_TEXT_LENGTH with +, as a non-match", () => {
+    const field = "a".repeat(FILTER_MAX_TEXT_LENGTH / 4);
+    const four = compiled("body.s + body.s + body.s + body.s == body.t");
+    expect(four.evaluate(message({ s: field, t: field.repeat(4) }))).toEqual({ matched: true });
+
+    // Hundreds of terms fit in a filter: the text would pass the memory of a Worker long before
+    // anything read it, so the first + past the limit stops the evaluation.
+    const many = compiled(`${Array(400).fill("body.s").join(" + ")} == ""`);
+    const result = many.evaluate(message({ s: field }));
+    expect(result.matched).toBe(false);
+    expect(result.error).toBeInstanceOf(TextTooLongError);
+    expect(result.error?.message).toBe(
+      `The text would be ${FILTER_MAX_TEXT_LENGTH + field.length} characters long; a filter builds at most ${FILTER_MAX_TEXT_LENGTH}`,
+    );
+    expect(compiled("body.n + body.n == 2").matches(message({ n: 1 }))).toBe(true);
   });
 
   it("never reaches the prototype", () => {
