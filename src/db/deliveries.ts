@@ -135,7 +135,8 @@ WHERE deliveries.state NOT IN ('delivered', 'cancelled')`;
 // dead letter: its content may be large, and several in one JSON list could pass D1's 2 MB. The
 // content comes with the outcome, else from the message, else from an earlier dead letter of the
 // same delivery still there (a replay whose bookkeeping failed, and whose message expired since),
-// so that a dead letter that could be replayed does not die again as one that cannot.
+// so that a dead letter that could be replayed does not die again as one that cannot. A dead letter
+// already recorded under the same id (a dead record recorded twice) is left as it is.
 const INSERT_DEAD_LETTER = `INSERT INTO dead_letters (id, message_id, topic, subscriber_id, attempts,
   last_status, last_error, published_at, payload, dead_at)
 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
@@ -143,7 +144,8 @@ SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
     (SELECT payload FROM dead_letters WHERE subscriber_id = ?4 AND message_id = ?2
       AND payload IS NOT NULL LIMIT 1)), ?10
 WHERE EXISTS (SELECT 1 FROM deliveries
-  WHERE message_id = ?2 AND subscriber_id = ?4 AND state = 'dead')`;
+  WHERE message_id = ?2 AND subscriber_id = ?4 AND state = 'dead')
+ON CONFLICT (id) DO NOTHING`;
 
 const DEACTIVATE = `UPDATE subscribers SET active = 0, version = version + 1, updated_at = ?2
 WHERE id IN (SELECT value FROM json_each(?1))`;

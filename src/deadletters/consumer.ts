@@ -102,7 +102,7 @@ function fromRecord(record: DeadRecord): DeliveryOutcome {
     lastAttemptAt: record.lastAttemptAt,
     nextAttemptAt: null,
     deadLetter: {
-      id: newId("dlq"),
+      id: record.deadLetterId ?? newId("dlq"),
       topic: record.topic,
       publishedAt: record.publishedAt,
       payload: record.content ? JSON.stringify(record.content) : (record.payload ?? null),

@@ -367,6 +367,7 @@ function deadRecord(task: DeliveryTask, outcome: DeliveryOutcome, gone: boolean)
     lastAttemptAt: outcome.lastAttemptAt,
     content: task.content,
     gone,
+    ...(outcome.deadLetter ? { deadLetterId: outcome.deadLetter.id } : {}),
   };
 }
 

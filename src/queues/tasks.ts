@@ -124,6 +124,12 @@ export const DeadRecordSchema = z.object({
   payload: z.string().nullable().optional(),
   /** The subscriber answered 410 and is to be deactivated. */
   gone: z.boolean(),
+  /**
+   * The dead letter's id, chosen when the delivery died (absent from records of earlier versions).
+   * The queue delivers at least once, and the write the delivery consumer saw fail may have
+   * landed: recorded again under the same id, the record still leaves one dead letter.
+   */
+  deadLetterId: z.string().optional(),
 });
 export type DeadRecord = z.infer<typeof DeadRecordSchema>;
 

@@ -100,6 +100,12 @@ describe("handing unrecorded outcomes to the dead-letter queue", () => {
     }
     const rows = await rowsOf("dead_letters", topic);
     expect(rows).toHaveLength(3);
+
+    // The queue may deliver a record again: it is recorded under the id it was given when the
+    // delivery died, so no second dead letter appears.
+    const again = await consumeDeadLetters(deadLetterQueue.bodies());
+    expect(again.batch.messages.every((m) => m.outcome()?.kind === "ack")).toBe(true);
+    expect(await rowsOf("dead_letters", topic)).toHaveLength(3);
     for (const row of rows) {
       const payload = typeof row.payload === "string" ? row.payload : null;
       expect(parseStoredContent(payload)?.body).toEqual({
