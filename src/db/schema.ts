@@ -127,6 +127,9 @@ export const deadLetters = sqliteTable(
     index("dead_letters_topic_id_idx").on(t.topic, t.id),
     // GET /v1/dead-letters?subscriberId= and replay of all dead letters of a subscriber.
     index("dead_letters_subscriber_id_idx").on(t.subscriberId, t.id),
+    // A delivery's dead letters: whether a newer one exists when a replay is marked, and the
+    // content of an earlier one when a delivery dies again after its message expired.
+    index("dead_letters_delivery_idx").on(t.messageId, t.subscriberId, t.id),
     // Retention: DELETE FROM dead_letters WHERE dead_at < ? (in chunks).
     index("dead_letters_dead_at_idx").on(t.deadAt),
   ],

@@ -1,0 +1,1 @@
+CREATE INDEX `dead_letters_delivery_idx` ON `dead_letters` (`message_id`,`subscriber_id`,`id`);
