@@ -366,6 +366,11 @@ function deadRecord(task: DeliveryTask, outcome: DeliveryOutcome, gone: boolean)
     lastError: outcome.lastError,
     lastAttemptAt: outcome.lastAttemptAt,
     content: task.content,
+    // During a deploy the previous version's consumer may read this record, and it knows a dead
+    // record by a `payload` field: without one it would take the record for a delivery task whose
+    // retries ran out, losing its status and its 410. With null it records both, and takes the
+    // content from the message, where a large one is stored.
+    payload: null,
     gone,
     ...(outcome.deadLetter ? { deadLetterId: outcome.deadLetter.id } : {}),
   };

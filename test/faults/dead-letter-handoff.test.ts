@@ -6,6 +6,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
 import { DeadRecordSchema, type DeliveryTask, parseStoredContent } from "../../src/queues/tasks";
 import { seedSubscriber, seedTopic, silenceErrorLog } from "../harness";
 import {
@@ -149,5 +150,38 @@ describe("handing unrecorded outcomes to the dead-letter queue", () => {
     expect(handed.flatMap((body) => DeadRecordSchema.safeParse(body).data ?? [])).toEqual([
       expect.objectContaining({ subscriberId: dead[1]?.id }),
     ]);
+  });
+
+  it("hands over records that the previous version's consumer still reads as dead records", async () => {
+    // What a dead record was before it carried its content as an object: during a deploy, that
+    // version's consumer may read the records this one hands over.
+    const previousDeadRecord = z.object({
+      kind: z.literal("dead"),
+      messageId: z.string(),
+      subscriberId: z.string(),
+      topic: z.string(),
+      publishedAt: z.number(),
+      attempts: z.number().int(),
+      lastStatus: z.number().int().nullable(),
+      lastError: z.string().nullable(),
+      lastAttemptAt: z.number().nullable(),
+      payload: z.string().nullable(),
+      gone: z.boolean(),
+    });
+    const { name: topic } = await seedTopic();
+    const { dead, fetch } = await okAndFailing(topic, 1);
+    const { tasks } = await publishAndFanOut(topic, { body: 1 });
+    const deadLetterQueue = limitedQueue();
+    await deliver(tasks, fetch.fetch, { db: countingD1(env.DB, isWrite).db, deadLetterQueue });
+
+    const record = deadLetterQueue
+      .bodies()
+      .find((body) => (body as { kind?: unknown }).kind === "dead");
+    expect(previousDeadRecord.parse(record)).toMatchObject({
+      subscriberId: dead[0]?.id,
+      lastStatus: 500,
+      payload: null,
+      gone: false,
+    });
   });
 });
