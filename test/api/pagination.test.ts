@@ -82,6 +82,20 @@ describe("GET /v1/topics", () => {
   );
 });
 
+describe("list parameters", () => {
+  it("takes an empty limit and an empty cursor as absent", async () => {
+    const page = await expectJson(await call("GET", "/v1/topics?limit=&cursor="), 200, TopicList);
+    expect(page.topics).toHaveLength(50);
+  });
+
+  it.each(["limit=0", "limit=201", "limit=ten", "limit=1.5", "cursor=x", "page=2"])(
+    "refuses ?%s with validation_failed",
+    async (query) => {
+      await expectProblem(await call("GET", `/v1/topics?${query}`), 400, "validation_failed");
+    },
+  );
+});
+
 describe("GET /v1/topics/{topic}/subscribers", () => {
   it("lists only that topic's subscribers, with nextCursor null", async () => {
     const [page, ...rest] = await walk((cursor) =>

@@ -51,7 +51,11 @@ export const QueryMap = z
 
 /** A list page's query: `limit` (1–200, default 50) and the opaque `cursor` of the last page. */
 export const PageQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  // An empty `limit=` means the default, as an empty `cursor=` means the first page.
+  limit: z.preprocess(
+    (value) => (value === "" ? undefined : value),
+    z.coerce.number().int().min(1).max(200).default(50),
+  ),
   cursor: z.string().max(512).optional(),
 });
 
