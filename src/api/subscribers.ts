@@ -7,6 +7,7 @@ import {
   findSubscriber,
   insertSubscriber,
   listSubscribers,
+  rotateSubscriberSecret,
   type SubscriberChanges,
   updateSubscriber,
 } from "../db/subscribers";
@@ -232,18 +233,10 @@ export const subscribersApi = createRouter()
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const db = c.get("db");
-      const current = await findSubscriber(db, id);
-      if (!current) throw subscriberNotFound(id);
       const now = Date.now();
       const secret = generateSecret();
-      const updated = await updateSubscriber(db, id, {
-        secret,
-        previousSecret: current.secret,
-        previousSecretExpiresAt: now + SECRET_OVERLAP_MS,
-        updatedAt: Math.max(now, current.updatedAt),
-      });
-      if (!updated) throw subscriberNotFound(id);
+      const rotation = { secret, previousExpiresAt: now + SECRET_OVERLAP_MS, now };
+      if (!(await rotateSubscriberSecret(c.get("db"), id, rotation))) throw subscriberNotFound(id);
       return c.json({ secret }, 200);
     },
   );

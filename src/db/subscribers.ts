@@ -64,6 +64,31 @@ export async function updateSubscriber(
   return row;
 }
 
+/**
+ * Makes `secret` the subscriber's signing secret and the one it replaces the previous one, which
+ * keeps signing until `previousExpiresAt`. One statement: two rotations at once each move the
+ * secret the other left, so every secret a rotation returned signs until the next one replaces
+ * it. False when there is no such subscriber.
+ */
+export async function rotateSubscriberSecret(
+  db: Database,
+  id: string,
+  rotation: { secret: string; previousExpiresAt: number; now: number },
+): Promise<boolean> {
+  const rotated = await db
+    .update(subscribers)
+    .set({
+      previousSecret: sql`${subscribers.secret}`,
+      previousSecretExpiresAt: rotation.previousExpiresAt,
+      secret: rotation.secret,
+      updatedAt: sql`max(${rotation.now}, ${subscribers.updatedAt})`,
+      version: sql`${subscribers.version} + 1`,
+    })
+    .where(eq(subscribers.id, id))
+    .returning({ id: subscribers.id });
+  return rotated.length === 1;
+}
+
 /** Deletes a subscriber and cancels its open deliveries; false when there was none. */
 export async function deleteSubscriber(db: Database, id: string): Promise<boolean> {
   const [, removed] = await db.batch([

@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
   RotatedSecret,
@@ -301,6 +302,22 @@ describe("POST /v1/subscribers/{id}/rotate-secret", () => {
     const { secret: _secret, ...created } = await seedSubscriber();
     await call("POST", `/v1/subscribers/${created.id}/rotate-secret`);
     expect(await readSubscriber(created.id)).toEqual({ ...created, updatedAt: expect.any(String) });
+  });
+
+  it("keeps every secret it returned signing when two rotations run at once", async () => {
+    const created = await seedSubscriber();
+    const rotate = async () => {
+      const res = await call("POST", `/v1/subscribers/${created.id}/rotate-secret`);
+      return (await expectJson(res, 200, RotatedSecret)).secret;
+    };
+    const returned = await Promise.all([rotate(), rotate()]);
+    const row = await env.DB.prepare(
+      "SELECT secret, previous_secret AS previous FROM subscribers WHERE id = ?",
+    )
+      .bind(created.id)
+      .first<{ secret: string; previous: string }>();
+    // One rotation replaced the other's secret, which stays as the previous one.
+    expect([row?.previous, row?.secret].sort()).toEqual([...returned].sort());
   });
 
   it("answers 404 for an unknown subscriber", async () => {
