@@ -11,7 +11,7 @@ import {
   loadDeliveryContext,
   recordOutcomes,
 } from "../db/deliveries";
-import { newId } from "../db/ids";
+import { derivedId, newId } from "../db/ids";
 import { logError } from "../log";
 import {
   type DeadRecord,
@@ -71,13 +71,14 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: E
       storedMessageIds: [],
     });
     const now = Date.now();
+    const exhaustedIds = await Promise.all(exhausted.map(({ message }) => deadLetterIdOf(message)));
     const outcomes = [
       ...records.map(({ record }) => fromRecord(record)),
       ...settled.map(({ record }) => fromSettled(record)),
-      ...exhausted.map(({ task }) => {
+      ...exhausted.map(({ task }, index) => {
         const attempts =
           context.states.get(deliveryKey(task.messageId, task.subscriberId))?.attempts ?? 0;
-        return fromExhaustedTask(task, attempts);
+        return fromExhaustedTask(task, attempts, exhaustedIds[index] ?? newId("dlq"));
       }),
     ];
     const gone = records
@@ -115,7 +116,17 @@ function fromSettled(record: SettledRecord): DeliveryOutcome {
   return { ...outcome, nextAttemptAt: null };
 }
 
-function fromExhaustedTask(task: DeliveryTask, attempts: number): DeliveryOutcome {
+/**
+ * The dead letter's id for a delivery task that reached this queue: derived from the queue
+ * message, whose id and time stay the same when the queue delivers it again, so that a second
+ * delivery of it finds its dead letter already there instead of adding another.
+ */
+async function deadLetterIdOf(message: Message<unknown>): Promise<string> {
+  const seed = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(message.id));
+  return derivedId("dlq", message.timestamp.getTime(), new Uint8Array(seed));
+}
+
+function fromExhaustedTask(task: DeliveryTask, attempts: number, id: string): DeliveryOutcome {
   return {
     messageId: task.messageId,
     subscriberId: task.subscriberId,
@@ -126,7 +137,7 @@ function fromExhaustedTask(task: DeliveryTask, attempts: number): DeliveryOutcom
     lastAttemptAt: null,
     nextAttemptAt: null,
     deadLetter: {
-      id: newId("dlq"),
+      id,
       topic: task.topic,
       publishedAt: task.publishedAt,
       payload: task.content ? JSON.stringify(task.content) : null,

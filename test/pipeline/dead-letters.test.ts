@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { type DeadLetter, DeadLetterList, Replayed } from "../../src/api/schemas/dead-letters";
 import type { SubscriberWithSecret } from "../../src/api/schemas/subscribers";
 import { chunk } from "../../src/db/chunk";
+import { handleDeadLetterBatch } from "../../src/deadletters/consumer";
 import { type DeadRecord, DeliveryTaskSchema, FanoutTaskSchema } from "../../src/queues/tasks";
 import {
   call,
@@ -21,8 +22,10 @@ import {
   consumeDeadLetters,
   countingD1,
   deliver,
+  envWith,
   insertSubscribers,
   isWrite,
+  messageBatch,
   messageStatus,
   publishAndFanOut,
   publishTask,
@@ -407,6 +410,30 @@ describe("the dead-letter queue consumer", () => {
     expect((await messageStatus(messageId)).deliveries[0]).toMatchObject({ state: "dead" });
     const [row] = await rowsOf("dead_letters", topic);
     expect(row?.payload).toBe(JSON.stringify(tasks[0]?.content));
+  });
+
+  it("records a delivery task whose queue retries ran out once, however often it arrives", async () => {
+    const { name: topic } = await seedTopic();
+    const subscriber = await seedSubscriber(topic);
+    const { tasks } = await publishAndFanOut(topic, { body: 1 });
+    await deliver(tasks, answering(500).fetch, { attempts: 1 });
+
+    // The queue delivers at least once: the same queue message, with its id and time, again.
+    const first = messageBatch("switchboard-dead-letters", tasks);
+    const again = messageBatch("switchboard-dead-letters", tasks);
+    const repeated = {
+      ...again,
+      messages: again.messages.map((message, index) => ({
+        ...message,
+        id: first.messages[index]?.id ?? "",
+        timestamp: first.messages[index]?.timestamp ?? new Date(),
+      })),
+    };
+    const deadLetterEnv = envWith({ FANOUT_QUEUE: recordingQueue().queue });
+    await handleDeadLetterBatch(first, deadLetterEnv);
+    await handleDeadLetterBatch(repeated, deadLetterEnv);
+    expect(again.messages.map((message) => message.outcome())).toEqual([{ kind: "ack" }]);
+    expect(await list(`?subscriberId=${subscriber.id}`)).toHaveLength(1);
   });
 
   it("records a delivery task whose queue retries ran out, with its attempts so far", async () => {
