@@ -66,6 +66,8 @@ export function createRequest(config: RequestConfig): SendRequest {
     const init = requestInit(config.token, spec);
     const signal = spec.options?.signal;
     const timeoutMs = spec.options?.timeoutMs ?? config.timeoutMs;
+    // Whether a failed try may have been carried out all the same: its answer was lost.
+    let mayHaveActed = false;
     for (let retry = 1; ; retry += 1) {
       if (signal?.aborted) throw abortedError(signal);
       let error: SwitchboardError;
@@ -79,6 +81,12 @@ export function createRequest(config: RequestConfig): SendRequest {
         if (!(caught instanceof SwitchboardError)) throw caught;
         error = caught;
       }
+      // A delete that finds nothing after a try whose answer was lost: that try deleted it (or
+      // someone else did). Gone is what was asked for, so it is answered as the delete would be.
+      if (spec.method === "DELETE" && mayHaveActed && error.code === "not_found") {
+        return undefined as T;
+      }
+      mayHaveActed ||= mayHaveBeenCarriedOut(error);
       if (retry > config.retries || !isRetryable(error, spec.idempotent)) throw error;
       if (retryAfter !== undefined && retryAfter > MAX_RETRY_AFTER_MS) throw error;
       await sleep(retryAfter ?? backoffDelay(retry), signal);
@@ -97,6 +105,12 @@ function isRetryable(error: SwitchboardError, idempotent: boolean): boolean {
   if (!idempotent) return false;
   if (error.status === undefined) return error.code === "network_error" || error.code === "timeout";
   return error.status >= 500;
+}
+
+/** Whether the broker may have acted on a request that failed so: its answer never came. */
+function mayHaveBeenCarriedOut(error: SwitchboardError): boolean {
+  if (error.status === undefined) return error.code === "network_error" || error.code === "timeout";
+  return error.status >= 500 && error.status !== 503;
 }
 
 function queryString(query: QueryParams | undefined): string {

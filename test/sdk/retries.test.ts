@@ -155,6 +155,29 @@ describe("retries", () => {
     expect(tries).toHaveLength(3);
   });
 
+  it("resolves a delete that finds nothing after a try whose answer was lost", async () => {
+    const lost = scripted(new TypeError("connection reset"), problem(404, "not_found"));
+    await expect(client(lost.fetch).topics.delete("orders")).resolves.toBeUndefined();
+    expect(lost.tries.map((t) => t.request.method)).toEqual(["DELETE", "DELETE"]);
+
+    // Without such a try, or after a 503 (which changes nothing), not_found is the answer.
+    await expectSwitchboardError(
+      client(scripted(problem(404, "not_found")).fetch).topics.delete("x"),
+      { status: 404, code: "not_found" },
+    );
+    const refused = scripted(problem(503, "unavailable"), problem(404, "not_found"));
+    await expectSwitchboardError(client(refused.fetch).subscribers.delete("sub_1"), {
+      status: 404,
+      code: "not_found",
+    });
+    // A read is not a delete: not_found after a lost answer is still not_found.
+    const read = scripted(new TypeError("connection reset"), problem(404, "not_found"));
+    await expectSwitchboardError(client(read.fetch).topics.get("orders"), {
+      status: 404,
+      code: "not_found",
+    });
+  });
+
   it("does not repeat a create after a failure that may have created it", async () => {
     for (const failure of [new TypeError("reset"), problem(500, "internal")]) {
       const { fetch, tries } = scripted(failure, accepted());
