@@ -110,6 +110,25 @@ describe("runRetention", () => {
     expect(await idsIn("messages")).toEqual([]);
   });
 
+  it("stops at its cap of chunks and says the table is behind", async () => {
+    await env.DB.prepare(
+      `insert into messages (id, topic, state, published_at)
+       with recursive n(i) as (select 1 union all select i + 1 from n where i < ?)
+       select 'bulk-' || i, 't', 'dispatched', ? from n`,
+    )
+      .bind(2 * RETENTION_CHUNK + 1, NOW - 30 * DAY)
+      .run();
+    const errors = vi.spyOn(console, "error");
+    expect((await runRetention(env, NOW, 2)).messages).toBe(2 * RETENTION_CHUNK);
+    expect(errors.mock.calls.map(([line]) => JSON.parse(String(line)))).toEqual([
+      { level: "error", event: "retention.behind", table: "messages", deleted: 2000, chunks: 2 },
+    ]);
+    // The next run takes the rest, and a run that finishes says nothing.
+    errors.mockClear();
+    expect((await runRetention(env, NOW, 2)).messages).toBe(1);
+    expect(errors).not.toHaveBeenCalled();
+  });
+
   it("does not throw when D1 fails", async () => {
     const broken = countingD1(env.DB, () => true);
     await expect(runRetention(envWith({ DB: broken.db }), NOW)).resolves.toEqual({
