@@ -27,6 +27,16 @@ import {
 const MAX_FANOUT_REDRIVES = 24;
 const FANOUT_REDRIVE_DELAY_SECONDS = 3600;
 const RETRY_SECONDS = 60;
+const MAX_RETRY_SECONDS = 3600;
+
+/**
+ * How long a record that could not be stored waits: from a minute, doubling, up to an hour. With
+ * the queue's 100 retries (wrangler.toml) that rides out a storage outage of about four days,
+ * which is as long as the queue keeps a message.
+ */
+function recordRetrySeconds(attempts: number): number {
+  return Math.min(MAX_RETRY_SECONDS, RETRY_SECONDS * 2 ** Math.max(0, attempts - 1));
+}
 
 /** Handles one batch from the dead-letter queue. */
 export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
@@ -87,9 +97,25 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: E
     await recordOutcomes(env.DB, outcomes, [...new Set(gone)], now);
     for (const message of pending) message.ack();
   } catch (error) {
-    logError("dead_letter.record_failed", { error: String(error), count: pending.length });
-    for (const message of pending) message.retry({ delaySeconds: RETRY_SECONDS });
+    // Each one by name: should the outage outlast the queue's retries, this queue has none to
+    // hand them to, and the log is where they can still be found.
+    logError("dead_letter.record_failed", {
+      error: String(error),
+      attempts: Math.max(...pending.map((message) => message.attempts)),
+      deliveries: [
+        ...records.map(({ record }) => ({ kind: "dead", ...deliveryOf(record) })),
+        ...settled.map(({ record }) => ({ kind: record.state, ...deliveryOf(record) })),
+        ...exhausted.map(({ task }) => ({ kind: "exhausted", ...deliveryOf(task) })),
+      ],
+    });
+    for (const message of pending) {
+      message.retry({ delaySeconds: recordRetrySeconds(message.attempts) });
+    }
   }
+}
+
+function deliveryOf(item: { messageId: string; subscriberId: string }) {
+  return { messageId: item.messageId, subscriberId: item.subscriberId };
 }
 
 function fromRecord(record: DeadRecord): DeliveryOutcome {

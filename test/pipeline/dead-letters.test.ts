@@ -3,7 +3,7 @@
  * is now, deleting them, and the dead-letter queue's consumer.
  */
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { type DeadLetter, DeadLetterList, Replayed } from "../../src/api/schemas/dead-letters";
 import type { SubscriberWithSecret } from "../../src/api/schemas/subscribers";
 import { chunk } from "../../src/db/chunk";
@@ -410,6 +410,31 @@ describe("the dead-letter queue consumer", () => {
     expect((await messageStatus(messageId)).deliveries[0]).toMatchObject({ state: "dead" });
     const [row] = await rowsOf("dead_letters", topic);
     expect(row?.payload).toBe(JSON.stringify(tasks[0]?.content));
+  });
+
+  it("retries what it cannot store, a minute then doubling up to an hour, naming each delivery in the log", async () => {
+    const { name: topic } = await seedTopic();
+    const subscriber = await seedSubscriber(topic);
+    const { messageId, tasks } = await publishAndFanOut(topic, { body: 1 });
+    const down = countingD1(env.DB, () => true);
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    const delays = [];
+    for (const attempts of [1, 2, 7, 8, 100]) {
+      errors.mockClear();
+      const batch = messageBatch("switchboard-dead-letters", tasks, attempts);
+      await handleDeadLetterBatch(batch, envWith({ DB: down.db }));
+      delays.push(batch.messages[0]?.outcome());
+      expect(errors.mock.calls.map(([line]) => JSON.parse(String(line)))).toEqual([
+        expect.objectContaining({
+          event: "dead_letter.record_failed",
+          attempts,
+          deliveries: [{ kind: "exhausted", messageId, subscriberId: subscriber.id }],
+        }),
+      ]);
+    }
+    expect(delays.map((outcome) => outcome?.kind === "retry" && outcome.delaySeconds)).toEqual([
+      60, 120, 3600, 3600, 3600,
+    ]);
   });
 
   it("records a delivery task whose queue retries ran out once, however often it arrives", async () => {
