@@ -12,14 +12,16 @@ export default defineConfig(async () => {
   // required secrets) and again as bindings, so that a developer's .dev.vars cannot change them.
   // Inline fan-out is off for the workerd tests, which walk each message through the fan-out
   // queue step by step; test/pipeline/inline-fanout.test.ts turns it on, and the end-to-end tests
-  // run the Worker with wrangler.toml as it is, where it is on.
+  // run the Worker with wrangler.toml as it is, where it is on. Only the secrets go into the
+  // environment: the end-to-end tests' local runtime, started from the node test processes,
+  // takes any variable of wrangler.toml's that the environment also names, over wrangler.toml.
+  const secrets = { ADMIN_TOKEN: "test-admin-token", PUBLISH_TOKEN: "test-publish-token" };
   const testVars = {
-    ADMIN_TOKEN: "test-admin-token",
-    PUBLISH_TOKEN: "test-publish-token",
+    ...secrets,
     ALLOW_PRIVATE_URLS: "false",
     INLINE_FANOUT_MAX_SUBSCRIBERS: "0",
   };
-  Object.assign(process.env, testVars);
+  Object.assign(process.env, secrets);
   const migrations = await readD1Migrations("migrations");
   return {
     test: {

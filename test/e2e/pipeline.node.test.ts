@@ -601,6 +601,19 @@ describe.concurrent("the pipeline on the wrangler dev runtime", () => {
     expect(server.requests).toHaveLength(1);
   });
 
+  it("fans a message to a small topic without filters out at publish, as wrangler.toml sets", async () => {
+    const server = await subscriberServer();
+    const topic = await createTopic("inline");
+    await subscribe(topic, { url: `${server.url}/hook` });
+    const { id } = await publish(topic, { body: { n: 1 } });
+    // Through the fan-out queue, matched is null until the fan-out has run; inline, the publish
+    // itself recorded it.
+    const status = await broker.request(`/v1/messages/${id}`, { token: broker.adminToken });
+    expect(await status.json()).toMatchObject({ matched: 1, filtered: 0 });
+    await waitForMessage(id, allDelivered, "delivered");
+    await server.waitFor(1, { where: withId(id) });
+  });
+
   it("publishes a message once for a repeated Idempotency-Key and delivers it once", async () => {
     const server = await subscriberServer();
     const topic = await createTopic("idempotent");
