@@ -104,6 +104,11 @@ export interface DeliveryOutcome {
     publishedAt: number;
     /** The content JSON when it travelled inline; null copies it from the stored message. */
     payload: string | null;
+    /**
+     * Records it only if the delivery has no dead letter from this time on: a queue message that
+     * may arrive more than once (at least once delivery) records its dead letter once.
+     */
+    unlessDeadSince?: number;
   };
 }
 
@@ -136,7 +141,8 @@ WHERE deliveries.state NOT IN ('delivered', 'cancelled')`;
 // content comes with the outcome, else from the message, else from an earlier dead letter of the
 // same delivery still there (a replay whose bookkeeping failed, and whose message expired since),
 // so that a dead letter that could be replayed does not die again as one that cannot. A dead letter
-// already recorded under the same id (a dead record recorded twice) is left as it is.
+// already recorded under the same id (a dead record recorded twice) is left as it is, and so is
+// one the delivery already has from ?11 on, when ?11 is given (a task recorded twice).
 const INSERT_DEAD_LETTER = `INSERT INTO dead_letters (id, message_id, topic, subscriber_id, attempts,
   last_status, last_error, published_at, payload, dead_at)
 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
@@ -145,6 +151,8 @@ SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
       AND payload IS NOT NULL LIMIT 1)), ?10
 WHERE EXISTS (SELECT 1 FROM deliveries
   WHERE message_id = ?2 AND subscriber_id = ?4 AND state = 'dead')
+  AND (?11 IS NULL OR NOT EXISTS (SELECT 1 FROM dead_letters
+    WHERE message_id = ?2 AND subscriber_id = ?4 AND dead_at >= ?11))
 ON CONFLICT (id) DO NOTHING`;
 
 const DEACTIVATE = `UPDATE subscribers SET active = 0, version = version + 1, updated_at = ?2
@@ -189,6 +197,7 @@ export async function recordOutcomes(
           dead.publishedAt,
           dead.payload,
           now,
+          dead.unlessDeadSince ?? null,
         ),
     );
   }

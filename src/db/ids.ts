@@ -21,15 +21,6 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   return `${prefix}_${encodeTime(now)}${encodeRandom(lastRandom)}`;
 }
 
-/**
- * The id for `time` whose random part is the first 10 bytes of `seed`: the same time and seed give
- * the same id, so something recorded twice under it is recorded once.
- */
-export function derivedId(prefix: IdPrefix, time: number, seed: Uint8Array): string {
-  if (seed.length < 10) throw new RangeError("A derived id needs a seed of at least 10 bytes");
-  return `${prefix}_${encodeTime(time)}${encodeRandom(seed.subarray(0, 10))}`;
-}
-
 function encodeTime(ms: number): string {
   let out = "";
   let rest = ms;

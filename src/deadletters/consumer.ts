@@ -11,7 +11,7 @@ import {
   loadDeliveryContext,
   recordOutcomes,
 } from "../db/deliveries";
-import { derivedId, newId } from "../db/ids";
+import { newId } from "../db/ids";
 import { logError } from "../log";
 import {
   type DeadRecord,
@@ -31,8 +31,7 @@ const MAX_RETRY_SECONDS = 3600;
 
 /**
  * How long a record that could not be stored waits: from a minute, doubling, up to an hour. With
- * the queue's 100 retries (wrangler.toml) that rides out a storage outage of about four days,
- * which is as long as the queue keeps a message.
+ * the queue's 100 retries (wrangler.toml) that rides out a storage outage of about four days.
  */
 function recordRetrySeconds(attempts: number): number {
   return Math.min(MAX_RETRY_SECONDS, RETRY_SECONDS * 2 ** Math.max(0, attempts - 1));
@@ -81,14 +80,13 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: E
       storedMessageIds: [],
     });
     const now = Date.now();
-    const exhaustedIds = await Promise.all(exhausted.map(({ message }) => deadLetterIdOf(message)));
     const outcomes = [
       ...records.map(({ record }) => fromRecord(record)),
       ...settled.map(({ record }) => fromSettled(record)),
-      ...exhausted.map(({ task }, index) => {
+      ...exhausted.map(({ message, task }) => {
         const attempts =
           context.states.get(deliveryKey(task.messageId, task.subscriberId))?.attempts ?? 0;
-        return fromExhaustedTask(task, attempts, exhaustedIds[index] ?? newId("dlq"));
+        return fromExhaustedTask(task, attempts, message.timestamp.getTime());
       }),
     ];
     const gone = records
@@ -143,16 +141,15 @@ function fromSettled(record: SettledRecord): DeliveryOutcome {
 }
 
 /**
- * The dead letter's id for a delivery task that reached this queue: derived from the queue
- * message, whose id and time stay the same when the queue delivers it again, so that a second
- * delivery of it finds its dead letter already there instead of adding another.
+ * A delivery task whose queue retries ran out, as a dead outcome. The queue may deliver it here
+ * more than once; it keeps the time it was first queued, so a dead letter of the delivery from
+ * then on means this task was recorded already (or the delivery died another way meanwhile).
  */
-async function deadLetterIdOf(message: Message<unknown>): Promise<string> {
-  const seed = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(message.id));
-  return derivedId("dlq", message.timestamp.getTime(), new Uint8Array(seed));
-}
-
-function fromExhaustedTask(task: DeliveryTask, attempts: number, id: string): DeliveryOutcome {
+function fromExhaustedTask(
+  task: DeliveryTask,
+  attempts: number,
+  queuedAt: number,
+): DeliveryOutcome {
   return {
     messageId: task.messageId,
     subscriberId: task.subscriberId,
@@ -163,7 +160,8 @@ function fromExhaustedTask(task: DeliveryTask, attempts: number, id: string): De
     lastAttemptAt: null,
     nextAttemptAt: null,
     deadLetter: {
-      id,
+      id: newId("dlq"),
+      unlessDeadSince: queuedAt,
       topic: task.topic,
       publishedAt: task.publishedAt,
       payload: task.content ? JSON.stringify(task.content) : null,

@@ -7,6 +7,7 @@ import { describe, expect, it, vi } from "vitest";
 import { type DeadLetter, DeadLetterList, Replayed } from "../../src/api/schemas/dead-letters";
 import type { SubscriberWithSecret } from "../../src/api/schemas/subscribers";
 import { chunk } from "../../src/db/chunk";
+import { newId } from "../../src/db/ids";
 import { handleDeadLetterBatch } from "../../src/deadletters/consumer";
 import { type DeadRecord, DeliveryTaskSchema, FanoutTaskSchema } from "../../src/queues/tasks";
 import {
@@ -443,22 +444,30 @@ describe("the dead-letter queue consumer", () => {
     const { tasks } = await publishAndFanOut(topic, { body: 1 });
     await deliver(tasks, answering(500).fetch, { attempts: 1 });
 
-    // The queue delivers at least once: the same queue message, with its id and time, again.
-    const first = messageBatch("switchboard-dead-letters", tasks);
-    const again = messageBatch("switchboard-dead-letters", tasks);
-    const repeated = {
-      ...again,
-      messages: again.messages.map((message, index) => ({
-        ...message,
-        id: first.messages[index]?.id ?? "",
-        timestamp: first.messages[index]?.timestamp ?? new Date(),
-      })),
+    // The queue keeps a message's id and the time it was first queued, days ago here, when it
+    // moves it to the dead-letter queue, and delivers at least once: the same message, again.
+    const queuedAt = new Date(Date.now() - 3 * 24 * 60 * 60 * 1000);
+    const arrival = () => {
+      const batch = messageBatch("switchboard-dead-letters", tasks);
+      return {
+        ...batch,
+        messages: batch.messages.map((message) => ({
+          ...message,
+          id: "qm-1",
+          timestamp: queuedAt,
+        })),
+      };
     };
     const deadLetterEnv = envWith({ FANOUT_QUEUE: recordingQueue().queue });
-    await handleDeadLetterBatch(first, deadLetterEnv);
-    await handleDeadLetterBatch(repeated, deadLetterEnv);
+    const before = newId("dlq");
+    await handleDeadLetterBatch(arrival(), deadLetterEnv);
+    const again = arrival();
+    await handleDeadLetterBatch(again, deadLetterEnv);
     expect(again.messages.map((message) => message.outcome())).toEqual([{ kind: "ack" }]);
-    expect(await list(`?subscriberId=${subscriber.id}`)).toHaveLength(1);
+    const letters = await list(`?subscriberId=${subscriber.id}`);
+    expect(letters).toHaveLength(1);
+    // Its id is of the time it was recorded, so it lists after the dead letters before it.
+    expect((letters[0]?.id ?? "") > before).toBe(true);
   });
 
   it("records a delivery task whose queue retries ran out, with its attempts so far", async () => {
