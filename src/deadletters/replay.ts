@@ -11,6 +11,7 @@ import {
   type ReplayCandidate,
   storeReplayPayloads,
 } from "../db/dead-letters";
+import { deliveryKey } from "../db/deliveries";
 import { logError } from "../log";
 import {
   chunkForSendBatch,
@@ -119,7 +120,7 @@ export async function replayMatching(
     after = page[page.length - 1]?.id;
     const replayable = page
       .flatMap((candidate) => {
-        const delivery = `${candidate.messageId} ${candidate.subscriberId}`;
+        const delivery = deliveryKey(candidate.messageId, candidate.subscriberId);
         if (done.has(delivery)) return [];
         const checked = checkReplayable(candidate);
         if (!checked.ok) return [];
