@@ -12,6 +12,7 @@ import {
   recordOutcomes,
 } from "../db/deliveries";
 import { newId } from "../db/ids";
+import { doublingDelaySeconds } from "../delivery/backoff";
 import { logError } from "../log";
 import {
   type DeadRecord,
@@ -27,15 +28,13 @@ import {
 const MAX_FANOUT_REDRIVES = 24;
 const FANOUT_REDRIVE_DELAY_SECONDS = 3600;
 const RETRY_SECONDS = 60;
-const MAX_RETRY_SECONDS = 3600;
 
 /**
  * How long a record that could not be stored waits: from a minute, doubling, up to an hour. With
  * the queue's 100 retries (wrangler.toml) that rides out a storage outage of about four days.
  */
-function recordRetrySeconds(attempts: number): number {
-  return Math.min(MAX_RETRY_SECONDS, RETRY_SECONDS * 2 ** Math.max(0, attempts - 1));
-}
+const recordRetrySeconds = (attempts: number) =>
+  doublingDelaySeconds(attempts, RETRY_SECONDS, 3600);
 
 /** Handles one batch from the dead-letter queue. */
 export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {

@@ -36,6 +36,20 @@ export function backoffDelaySeconds(
   return Math.min(MAX_DELAY_SECONDS, Math.ceil(delay * factor));
 }
 
+/**
+ * The delay before a queue retries a task the broker itself failed on (storage down, not the
+ * subscriber): `firstSeconds` after the first attempt, doubling with each one, up to `maxSeconds`.
+ *
+ * @example doublingDelaySeconds(3, 60, 3600); // 240
+ */
+export function doublingDelaySeconds(
+  attempts: number,
+  firstSeconds: number,
+  maxSeconds: number,
+): number {
+  return Math.min(maxSeconds, firstSeconds * 2 ** Math.max(0, attempts - 1));
+}
+
 function finiteAtLeastZero(value: number): number {
   return Number.isFinite(value) ? Math.max(value, 0) : 0;
 }

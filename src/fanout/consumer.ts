@@ -13,6 +13,7 @@ import {
   loadFanoutContext,
   recordFanout,
 } from "../db/fanout";
+import { doublingDelaySeconds } from "../delivery/backoff";
 import type { FilterMessage } from "../filter";
 import { logError } from "../log";
 import { filterBody } from "../publish/body";
@@ -35,9 +36,7 @@ import { filterFor } from "./filters";
 export const DELIVERIES_PER_INVOCATION = 10_000;
 
 /** Retry delay when the broker itself failed: grows with the task's attempts, up to 5 minutes. */
-function internalRetrySeconds(attempts: number): number {
-  return Math.min(300, 5 * 2 ** Math.max(0, attempts - 1));
-}
+const internalRetrySeconds = (attempts: number) => doublingDelaySeconds(attempts, 5, 300);
 
 type Work = TaskWork<FanoutTask>;
 
