@@ -28,18 +28,8 @@ const { parseArgs } = (await import(NODE_UTIL)) as { parseArgs: ParseArgs };
 async function readStdin(): Promise<Uint8Array | undefined> {
   if (process.stdin.isTTY) return undefined;
   const chunks: Uint8Array[] = [];
-  let length = 0;
-  for await (const chunk of process.stdin) {
-    chunks.push(chunk);
-    length += chunk.byteLength;
-  }
-  const bytes = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  for await (const chunk of process.stdin) chunks.push(chunk);
+  return new Uint8Array(await new Blob(chunks).arrayBuffer());
 }
 
 // exitCode, not exit(): the process ends once stdout has been flushed.
