@@ -179,19 +179,19 @@ export async function recordMessages(
         ? []
         : [d1.prepare(STORE_PAYLOAD).bind(message.id, message.storedPayload)],
     ),
-    ...(keyed ? [statement(KEY_OWNERS, 2)] : []),
-    ...(inline ? [statement(INLINE_SUBSCRIBERS, 5)] : []),
   ];
+  // The reads come last, after every write of the transaction; where each one's rows will be.
+  const ownersAt = keyed ? statements.push(statement(KEY_OWNERS, 2)) - 1 : undefined;
+  const inlineAt = inline ? statements.push(statement(INLINE_SUBSCRIBERS, 5)) - 1 : undefined;
   const results = await d1.batch(statements);
   const owners: (KeyOwner | undefined)[] = batch.map(() => undefined);
-  if (keyed) {
-    const ownerRows = results[statements.length - (inline ? 2 : 1)];
+  if (ownersAt !== undefined) {
     type OwnerRow = Omit<KeyOwner, "contentStored"> & { position: number; contentStored: number };
-    for (const { position, contentStored, ...owner } of rowsOf<OwnerRow>(ownerRows)) {
+    for (const { position, contentStored, ...owner } of rowsOf<OwnerRow>(results[ownersAt])) {
       owners[position] = { ...owner, contentStored: contentStored === 1 };
     }
   }
-  const [inlineRow] = inline ? rowsOf<{ ids: string }>(results.at(-1)) : [];
+  const [inlineRow] = inlineAt === undefined ? [] : rowsOf<{ ids: string }>(results[inlineAt]);
   return {
     topicExists: rowsOf(results[0]).length > 0,
     owners,
