@@ -149,8 +149,13 @@ export const messagesApi = createRouter()
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const found = await findMessageStatus(c.get("db"), id);
-      if (!found) throw new ApiError("not_found", `Message ${id} does not exist`);
+      const found = await findMessageStatus(c.env.DB, id);
+      if (!found) {
+        throw new ApiError(
+          "not_found",
+          `Message ${id} left no record: it does not exist, has expired, or was delivered at its first attempt on a topic that records failures only`,
+        );
+      }
       const { message, deliveries } = found;
       return c.json(
         {
@@ -173,7 +178,6 @@ function publishBindings(c: AppContext): PublishBindings {
     fanoutQueue: c.env.FANOUT_QUEUE,
     deliveryQueue: c.env.DELIVERY_QUEUE,
     inlineMaxSubscribers: c.get("config").inlineFanoutMaxSubscribers,
-    waitUntil: (work) => c.executionCtx.waitUntil(work),
   };
 }
 

@@ -98,6 +98,7 @@ export const subscribersApi = createRouter()
         baseDelaySeconds: input.retry?.baseDelaySeconds ?? RETRY_DEFAULTS.baseDelaySeconds,
         maxDelaySeconds: input.retry?.maxDelaySeconds ?? RETRY_DEFAULTS.maxDelaySeconds,
         active: input.active ?? true,
+        deactivatedAt: null,
         description: input.description ?? null,
         secret: generateSecret(),
         previousSecret: null,

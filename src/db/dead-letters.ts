@@ -132,6 +132,7 @@ export async function markReplayed(
             state: "pending",
             attempts: 0,
             nextAttemptAt: now,
+            createdAt: now,
             lastError: sql`null`,
             lastStatus: sql`null`,
           },

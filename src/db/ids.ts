@@ -55,3 +55,20 @@ function increment(bytes: Uint8Array): void {
     if (next <= 0xff) return;
   }
 }
+
+/**
+ * The lowest id of type `prefix` that a time of `ms` or later could have: every id made before
+ * `ms` sorts below it, so `id < idFloor(prefix, cutoff)` is a range of the primary key.
+ */
+export function idFloor(prefix: IdPrefix, ms: number): string {
+  return `${prefix}_${encodeTime(ms)}${"0".repeat(16)}`;
+}
+
+/** The creation time an id carries, or undefined if it is not one of ours. */
+export function timeOf(id: string): number | undefined {
+  const match = /^[a-z]+_([0-9A-HJKMNP-TV-Z]{10})[0-9A-HJKMNP-TV-Z]{16}$/.exec(id);
+  if (!match?.[1]) return undefined;
+  let ms = 0;
+  for (const char of match[1]) ms = ms * 32 + ALPHABET.indexOf(char);
+  return ms;
+}

@@ -2,7 +2,13 @@
  * The broker's storage, one table per thing the contract names. Every timestamp is an integer of
  * Unix milliseconds; the API turns them into ISO-8601 strings at the edge. JSON-shaped columns hold
  * JSON text. Each index names the query it serves.
+ *
+ * Every row written is paid for (migrations/0003 says how D1 counts them), so the hot tables have
+ * as few indexes as their queries allow: `messages` and `deliveries` are WITHOUT ROWID tables (which
+ * drizzle cannot declare: the migrations do) keyed by time-ordered ids, so retention walks their
+ * primary keys instead of a time index.
  */
+import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 export const HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
@@ -12,9 +18,19 @@ export const MESSAGE_STATES = ["queued", "dispatched"] as const;
 export const DELIVERY_STATES = ["pending", "retrying", "delivered", "dead", "cancelled"] as const;
 export type DeliveryState = (typeof DELIVERY_STATES)[number];
 
+/** What a topic records of its deliveries: everything, or only what went wrong (and counts). */
+export const RECORDING_MODES = ["full", "failures"] as const;
+export type RecordingMode = (typeof RECORDING_MODES)[number];
+
 export const topics = sqliteTable("topics", {
   name: text("name").primaryKey(),
   description: text("description"),
+  /**
+   * "full": every message and delivery can be read back. "failures": only deliveries that needed a
+   * retry and dead letters are recorded, with per-minute counts (`topic_counts`), so that a message
+   * delivered at once writes no row of its own.
+   */
+  recording: text("recording", { enum: RECORDING_MODES }).notNull().default("full"),
   createdAt: integer("created_at").notNull(),
 });
 
@@ -41,6 +57,12 @@ export const subscribers = sqliteTable(
     /** The secret before the last rotation, which keeps signing until `previousSecretExpiresAt`. */
     previousSecret: text("previous_secret"),
     previousSecretExpiresAt: integer("previous_secret_expires_at"),
+    /**
+     * When the subscriber was last made inactive (by a PATCH or a 410). Every delivery to it opened
+     * before then is cancelled: readers apply this mark, rather than each open delivery being
+     * updated when it is set.
+     */
+    deactivatedAt: integer("deactivated_at"),
     /** Bumped on every change, so that caches keyed by (id, version) never serve a stale filter. */
     version: integer("version").notNull().default(1),
     createdAt: integer("created_at").notNull(),
@@ -56,6 +78,7 @@ export const subscribers = sqliteTable(
 export const messages = sqliteTable(
   "messages",
   {
+    /** Time-ordered (a ULID): retention deletes by ranges of it. */
     id: text("id").primaryKey(),
     topic: text("topic").notNull(),
     state: text("state", { enum: MESSAGE_STATES }).notNull().default("queued"),
@@ -72,16 +95,32 @@ export const messages = sqliteTable(
      * message is accepted whatever its own publish does, whose rollback must leave it alone.
      */
     adopted: integer("adopted", { mode: "boolean" }).notNull().default(false),
+    /** The publish's `Idempotency-Key`, which answers for 24 hours; null without one. */
+    idempotencyKey: text("idempotency_key"),
+    /** SHA-256 of the whole message as published, to tell a retry from a reused key. */
+    payloadHash: text("payload_hash"),
+    /** When its deliveries were opened (fanned out); null until then. */
+    openedAt: integer("opened_at"),
+    /**
+     * The compact record of its deliveries that have no row of their own: JSON, subscriber id to
+     * entry (src/db/delivery-record.ts). Null until fanned out, and for messages from before it.
+     */
+    deliveryRecord: text("delivery_record"),
   },
   (t) => [
-    // Retention: DELETE FROM messages WHERE published_at < ? (in chunks).
-    index("messages_published_at_idx").on(t.publishedAt),
-    // Deleting a topic drops its messages not yet fanned out:
-    // DELETE FROM messages WHERE topic = ? AND state = 'queued'.
-    index("messages_topic_state_idx").on(t.topic, t.state),
+    // The publish-time lookup and claim of (topic, key); partial, so that a message without a key
+    // writes no index row.
+    index("messages_topic_key_idx")
+      .on(t.topic, t.idempotencyKey)
+      .where(sql`${t.idempotencyKey} IS NOT NULL`),
   ],
 );
 
+/**
+ * Deliveries that need more than the message's compact record: those that needed a retry, died,
+ * were cancelled, or were opened by a replay, and every delivery recorded before that record
+ * existed. Readers take a row over the record's entry for the same delivery.
+ */
 export const deliveries = sqliteTable(
   "deliveries",
   {
@@ -93,17 +132,13 @@ export const deliveries = sqliteTable(
     lastError: text("last_error"),
     lastAttemptAt: integer("last_attempt_at"),
     nextAttemptAt: integer("next_attempt_at"),
+    /** When it was opened, or reopened by a replay: a subscriber deactivated since cancels it. */
     createdAt: integer("created_at").notNull(),
   },
   (t) => [
-    // The primary key serves GET /v1/messages/{id} (all deliveries of a message) and the
-    // consumer's update of one delivery.
+    // The primary key serves GET /v1/messages/{id} (all deliveries of a message), the consumer's
+    // update of one delivery, and retention, which walks it by message id (time-ordered).
     primaryKey({ columns: [t.messageId, t.subscriberId] }),
-    // Cancelling the open deliveries of a deleted or deactivated subscriber:
-    // UPDATE deliveries SET state = 'cancelled' WHERE subscriber_id = ? AND state IN (...).
-    index("deliveries_subscriber_state_idx").on(t.subscriberId, t.state),
-    // Retention: DELETE FROM deliveries WHERE created_at < ? (in chunks).
-    index("deliveries_created_at_idx").on(t.createdAt),
   ],
 );
 
@@ -135,9 +170,16 @@ export const deadLetters = sqliteTable(
   ],
 );
 
-export const idempotencyKeys = sqliteTable(
-  "idempotency_keys",
+/**
+ * Idempotency keys of topics that record failures only, whose messages have no row to hold them:
+ * one row per key, keyed by the UTC day it was claimed on, so that a key is looked up in today's
+ * and yesterday's days and retention drops whole days along the primary key (WITHOUT ROWID, in
+ * the migrations).
+ */
+export const idempotencyClaims = sqliteTable(
+  "idempotency_claims",
   {
+    day: integer("day").notNull(),
     topic: text("topic").notNull(),
     key: text("key").notNull(),
     messageId: text("message_id").notNull(),
@@ -145,12 +187,28 @@ export const idempotencyKeys = sqliteTable(
     payloadHash: text("payload_hash").notNull(),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [
-    // The primary key serves the publish-time lookup of (topic, key).
-    primaryKey({ columns: [t.topic, t.key] }),
-    // Retention: DELETE FROM idempotency_keys WHERE created_at < ? (in chunks).
-    index("idempotency_keys_created_at_idx").on(t.createdAt),
-  ],
+  (t) => [primaryKey({ columns: [t.day, t.topic, t.key] })],
+);
+
+/**
+ * What happened to the deliveries of topics that record failures only, per topic and minute:
+ * written at most once per topic per consumer batch (WITHOUT ROWID, in the migrations; retention
+ * walks the primary key by minute).
+ */
+export const topicCounts = sqliteTable(
+  "topic_counts",
+  {
+    /** The minute's first millisecond. */
+    minute: integer("minute").notNull(),
+    topic: text("topic").notNull(),
+    /** Deliveries that succeeded. */
+    delivered: integer("delivered").notNull().default(0),
+    /** Attempts that failed and were scheduled again. */
+    retried: integer("retried").notNull().default(0),
+    /** Deliveries that died. */
+    dead: integer("dead").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.minute, t.topic] })],
 );
 
 export type TopicRow = typeof topics.$inferSelect;

@@ -1,7 +1,7 @@
 /** Queries on subscribers. Each answers in one D1 round trip. */
-import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
+import { and, asc, eq, gt, sql } from "drizzle-orm";
 import type { Database } from "./client";
-import { deliveries, type SubscriberRow, subscribers } from "./schema";
+import { type SubscriberRow, subscribers } from "./schema";
 
 export type NewSubscriber = typeof subscribers.$inferInsert;
 export type SubscriberChanges = Partial<
@@ -43,24 +43,22 @@ export async function listSubscribers(
 }
 
 /**
- * Applies changes and bumps the version. When the subscriber becomes inactive, its open deliveries
- * are cancelled in the same transaction. Returns the updated row, or undefined if it is gone.
+ * Applies changes and bumps the version. Making the subscriber inactive marks the time, which
+ * cancels every delivery to it opened until then (see `cancellation` in ./delivery-record.ts), now
+ * and after it is made active again. Returns the updated row, or undefined if it is gone.
  */
 export async function updateSubscriber(
   db: Database,
   id: string,
   changes: SubscriberChanges,
 ): Promise<SubscriberRow | undefined> {
-  const update = db
+  const deactivation =
+    changes.active === false ? { deactivatedAt: changes.updatedAt ?? Date.now() } : {};
+  const [row] = await db
     .update(subscribers)
-    .set({ ...changes, version: sql`${subscribers.version} + 1` })
+    .set({ ...changes, ...deactivation, version: sql`${subscribers.version} + 1` })
     .where(eq(subscribers.id, id))
     .returning();
-  if (changes.active === false) {
-    const [updated] = await db.batch([update, cancelOpenDeliveries(db, id)]);
-    return updated[0];
-  }
-  const [row] = await update;
   return row;
 }
 
@@ -89,25 +87,16 @@ export async function rotateSubscriberSecret(
   return rotated.length === 1;
 }
 
-/** Deletes a subscriber and cancels its open deliveries; false when there was none. */
+/**
+ * Deletes a subscriber; false when there was none. Its open deliveries are cancelled by its
+ * absence, which every reader of them checks.
+ */
 export async function deleteSubscriber(db: Database, id: string): Promise<boolean> {
-  const [, removed] = await db.batch([
-    cancelOpenDeliveries(db, id),
-    db.delete(subscribers).where(eq(subscribers.id, id)).returning({ id: subscribers.id }),
-  ]);
+  const removed = await db
+    .delete(subscribers)
+    .where(eq(subscribers.id, id))
+    .returning({ id: subscribers.id });
   return removed.length === 1;
-}
-
-function cancelOpenDeliveries(db: Database, subscriberId: string) {
-  return db
-    .update(deliveries)
-    .set({ state: "cancelled", nextAttemptAt: null })
-    .where(
-      and(
-        eq(deliveries.subscriberId, subscriberId),
-        inArray(deliveries.state, ["pending", "retrying"]),
-      ),
-    );
 }
 
 function isForeignKeyFailure(error: unknown): boolean {

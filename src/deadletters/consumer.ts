@@ -17,11 +17,13 @@ import { logError } from "../log";
 import {
   type DeadRecord,
   DeadRecordSchema,
+  DeliveryBundleSchema,
   type DeliveryTask,
   DeliveryTaskSchema,
   FanoutTaskSchema,
   type SettledRecord,
   SettledRecordSchema,
+  unbundle,
 } from "../queues/tasks";
 
 /** A fan-out task goes back to its queue this many times, an hour apart, before it is given up. */
@@ -58,6 +60,11 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: E
       exhausted.push({ message, task: delivery.data });
       continue;
     }
+    const bundle = DeliveryBundleSchema.safeParse(message.body);
+    if (bundle.success) {
+      for (const task of unbundle(bundle.data)) exhausted.push({ message, task });
+      continue;
+    }
     const fanout = FanoutTaskSchema.safeParse(message.body);
     if (fanout.success) {
       await redriveFanout(message, fanout.data, env);
@@ -69,9 +76,11 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: E
   if (records.length + settled.length + exhausted.length === 0) return;
 
   const pending = [
-    ...records.map(({ message }) => message),
-    ...settled.map(({ message }) => message),
-    ...exhausted.map(({ message }) => message),
+    ...new Set([
+      ...records.map(({ message }) => message),
+      ...settled.map(({ message }) => message),
+      ...exhausted.map(({ message }) => message),
+    ]),
   ];
   try {
     const context = await loadDeliveryContext(env.DB, {

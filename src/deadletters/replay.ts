@@ -66,6 +66,7 @@ export async function replayCandidates(
       publishedAt: candidate.publishedAt,
       content: null,
       replay: true,
+      openedAt: now,
     };
     // The content's size is known from the stored JSON; only the rest of the task is measured.
     const size = taskSize(task) + (inline ? bytes : 0);

@@ -1,7 +1,9 @@
 /**
- * The delivery consumer: one attempt per queue message, at most six in flight, then one D1 write
- * for the whole batch and a per-message ack or retry. It never throws: the local runtime would
- * redeliver the whole batch, acked messages included.
+ * The delivery consumer: one attempt per delivery, at most six in flight, then one D1 write for the
+ * whole batch, and for each queue message an ack or a retry. A queue message carries one delivery,
+ * or a bundle of first attempts, whose deliveries that must be tried again go back on the queue one
+ * by one. It never throws: the local runtime would redeliver the whole batch, acked messages
+ * included.
  */
 
 import {
@@ -11,21 +13,23 @@ import {
   loadDeliveryContext,
   recordOutcomes,
 } from "../db/deliveries";
+import { cancellation } from "../db/delivery-record";
 import { newId } from "../db/ids";
 import type { SubscriberRow } from "../db/schema";
 import { logError } from "../log";
 import { mapWithLimit } from "../queues/pool";
-import { readDeliveryTask, type Work as TaskWork, wellFormedTasks } from "../queues/task-guards";
+import { readDeliveryWork, wellFormedTasks } from "../queues/task-guards";
 import {
   chunkForSendBatch,
   type DeadRecord,
   type DeliveryTask,
-  DeliveryTaskSchema,
+  DeliveryWorkSchema,
   type MessageContent,
   parseStoredContent,
   QUEUE_MESSAGE_MAX_BYTES,
   type SettledRecord,
   taskSize,
+  unbundle,
 } from "../queues/tasks";
 import { type AttemptResult, decide, sendAttempt } from "./attempt";
 import { buildDeliveryRequest, signingSecrets } from "./request";
@@ -53,7 +57,13 @@ type Plan =
   | { kind: "internal" }
   | { kind: "record"; outcome: DeliveryOutcome; retrySeconds?: number; gone?: boolean };
 
-type Work = TaskWork<DeliveryTask>;
+/** One delivery of the batch: a queue message's own, or one of its bundle's. */
+interface Work {
+  message: Message<unknown>;
+  task: DeliveryTask;
+  /** Whether it came in a bundle, whose deliveries are first attempts. */
+  bundled: boolean;
+}
 
 /** Handles one batch from the delivery queue. */
 export async function handleDeliveryBatch(
@@ -61,8 +71,13 @@ export async function handleDeliveryBatch(
   env: Env,
   deps: DeliveryDeps = defaultDeps,
 ): Promise<void> {
-  const work = wellFormedTasks(batch, readDeliveryTask, DeliveryTaskSchema, "delivery");
-  if (work.length === 0) return;
+  const queued = wellFormedTasks(batch, readDeliveryWork, DeliveryWorkSchema, "delivery");
+  if (queued.length === 0) return;
+  const work = queued.flatMap(({ message, task }): Work[] =>
+    "kind" in task
+      ? unbundle(task).map((delivery) => ({ message, task: delivery, bundled: true }))
+      : [{ message, task, bundled: false }],
+  );
 
   try {
     const context = await loadDeliveryContext(env.DB, {
@@ -93,10 +108,17 @@ export async function handleDeliveryBatch(
       }),
     );
     const recorded = await recordWithOneRetry(env.DB, plans, deps.now());
-    await settle(work, plans, recorded, env);
+    const single = work.flatMap((item, index) => (item.bundled ? [] : [index]));
+    await settle(
+      single.map((index) => work[index] as Work),
+      single.map((index) => plans[index] as Plan),
+      recorded,
+      env,
+    );
+    await settleBundles(work, plans, recorded, env);
   } catch (error) {
     logError("delivery.batch_failed", { error: String(error) });
-    for (const { message } of work) message.retry({ delaySeconds: INTERNAL_RETRY_SECONDS });
+    for (const { message } of queued) message.retry({ delaySeconds: INTERNAL_RETRY_SECONDS });
   }
 }
 
@@ -113,7 +135,7 @@ interface BatchShared {
 
 /** Decides, and if there is something to send, sends: everything short of writing the outcome. */
 async function planDelivery(
-  { message, task }: Work,
+  { message, task, bundled }: Work,
   { context, storedContents, bodies, attempting }: BatchShared,
   deps: DeliveryDeps,
 ): Promise<Plan> {
@@ -130,14 +152,30 @@ async function planDelivery(
 
   // The queue also counts consumptions that failed inside the broker (storage down), which never
   // reached the subscriber; the stored count does not. The queue's count still wins when it is
-  // lower: a replayed task can arrive before its delivery's attempts were reset.
-  const attempt = Math.min(message.attempts, (stored?.attempts ?? Number.POSITIVE_INFINITY) + 1);
+  // lower: a replayed task can arrive before its delivery's attempts were reset. A bundle carries
+  // first attempts: only storage can say one was made already.
+  const attempt = bundled
+    ? (stored?.attempts ?? 0) + 1
+    : Math.min(
+        (task.attempt ?? 1) + message.attempts - 1,
+        (stored?.attempts ?? Number.POSITIVE_INFINITY) + 1,
+      );
   const subscriber = context.subscribers.get(task.subscriberId);
-  const base = { messageId: task.messageId, subscriberId: task.subscriberId };
-  if (!subscriber?.active) {
-    const lastError = subscriber ? "Subscriber is inactive" : "Subscriber was deleted";
-    return { kind: "record", outcome: closed(base, "cancelled", attempt - 1, lastError) };
+  const openedAt = task.openedAt ?? stored?.openedAt ?? task.publishedAt;
+  const base = { messageId: task.messageId, subscriberId: task.subscriberId, openedAt };
+  const cancelled = cancellation(subscriber, openedAt);
+  if (cancelled || !subscriber) {
+    return {
+      kind: "record",
+      outcome: closed(base, "cancelled", attempt - 1, cancelled ?? "Subscriber was deleted"),
+    };
   }
+  // A delivered first attempt goes to the message's record, where the delivery waits as pending.
+  // On a topic that records failures only, it is only counted; what goes wrong is recorded there
+  // as anywhere, and a delivery recorded once (a retry) stays recorded to the end.
+  const inRecord = stored?.inRecord === true && stored.state === "pending";
+  const lean = context.recordings.get(task.topic) === "failures";
+  const recording = lean ? { countIn: task.topic, unrecorded: stored === undefined } : {};
 
   const content = task.content ?? storedContents.get(task.messageId);
   if (!content) return dead(task, attempt - 1, null, "The message content expired before delivery");
@@ -163,7 +201,10 @@ async function planDelivery(
     deps.fetch,
     () => new Date(deps.now()),
   );
-  return planFromResult(task, subscriber, attempt, result, deps);
+  const plan = planFromResult(task, subscriber, attempt, result, deps);
+  if (plan.kind !== "record") return plan;
+  const unrecorded = recording.unrecorded === true && plan.outcome.state === "delivered";
+  return { ...plan, outcome: { ...plan.outcome, openedAt, inRecord, ...recording, unrecorded } };
 }
 
 function planFromResult(
@@ -240,7 +281,7 @@ function dead(
 }
 
 function closed(
-  base: { messageId: string; subscriberId: string },
+  base: { messageId: string; subscriberId: string; openedAt: number },
   state: "cancelled",
   attempts: number,
   lastError: string,
@@ -306,6 +347,74 @@ async function settle(work: Work[], plans: Plan[], recorded: boolean, env: Env):
   });
   await handOff(unrecorded, env.DEAD_LETTER_QUEUE);
 }
+
+/**
+ * Settles each queue message that carried a bundle, once all its deliveries are: each one to be
+ * tried again goes back on the queue as a task of its own, with its attempt and delay, and each
+ * finished one whose outcome could not be written is handed to the dead-letter queue. The bundle
+ * is acked when all of that was sent, and retried whole otherwise: its deliveries that were
+ * recorded are skipped the next time, the others may be tried once more.
+ */
+async function settleBundles(
+  work: readonly Work[],
+  plans: readonly Plan[],
+  recorded: boolean,
+  env: Env,
+): Promise<void> {
+  const byMessage = new Map<Message<unknown>, { requeue: Requeue[]; handoff: Handoff[] }>();
+  work.forEach(({ message, task, bundled }, index) => {
+    if (!bundled) return;
+    const settled = byMessage.get(message) ?? { requeue: [], handoff: [] };
+    byMessage.set(message, settled);
+    const plan = plans[index];
+    if (!plan || plan.kind === "skip") return;
+    if (plan.kind === "internal") {
+      settled.requeue.push({ task: { ...task, attempt: 1 }, delaySeconds: INTERNAL_RETRY_SECONDS });
+    } else if (plan.retrySeconds !== undefined) {
+      const attempt = plan.outcome.attempts + 1;
+      settled.requeue.push({ task: { ...task, attempt }, delaySeconds: plan.retrySeconds });
+    } else if (!recorded) {
+      const { outcome } = plan;
+      const record =
+        outcome.state === "dead"
+          ? deadRecord(task, outcome, plan.gone ?? false)
+          : settledRecord(outcome);
+      if (record) settled.handoff.push(record);
+      else
+        settled.requeue.push({
+          task: { ...task, attempt: 1 },
+          delaySeconds: INTERNAL_RETRY_SECONDS,
+        });
+    }
+  });
+  for (const [message, { requeue, handoff }] of byMessage) {
+    try {
+      for (const part of chunkForSendBatch(requeue, ({ task }) => taskSize(task))) {
+        await env.DELIVERY_QUEUE.sendBatch(
+          part.map(({ task, delaySeconds }) => ({ body: task, delaySeconds })),
+        );
+      }
+      for (const part of chunkForSendBatch(handoff)) {
+        await env.DEAD_LETTER_QUEUE.sendBatch(part.map((record) => ({ body: record })));
+      }
+      message.ack();
+    } catch (error) {
+      logError("delivery.bundle_settle_failed", {
+        error: String(error),
+        requeue: requeue.length,
+        handoff: handoff.length,
+      });
+      message.retry({ delaySeconds: INTERNAL_RETRY_SECONDS });
+    }
+  }
+}
+
+/** A delivery of a bundle going back on the queue on its own. */
+interface Requeue {
+  task: DeliveryTask;
+  delaySeconds: number;
+}
+type Handoff = DeadRecord | SettledRecord;
 
 /**
  * Sends unrecorded outcomes to the dead-letter queue in `sendBatch` calls within the platform's

@@ -1,7 +1,7 @@
 /**
  * The fan-out consumer: for each published message, evaluate every active subscriber's filter,
- * record the counts and one delivery per match, and queue one delivery task per match. One D1 read
- * and one D1 write per batch; subscribers whose filter does not match cost no queue operation.
+ * record the counts and one delivery per match (the write that also claims the message), and queue
+ * one delivery task per match. One D1 read and one D1 write per batch; subscribers whose filter does not match cost no queue operation.
  * An invocation opens at most {@link DELIVERIES_PER_INVOCATION} deliveries (and always at least one
  * message's): the messages after that are put back on the queue, still claimed, so that a batch of
  * messages to huge topics stays inside the per-invocation limits. It never throws: failures retry
@@ -57,37 +57,45 @@ export async function handleFanoutBatch(
   if (work.length === 0) return;
 
   let planned: Planned[];
-  const deferred: Work[] = [];
+  let deferred: Work[] = [];
+  const openedAt = Date.now();
   try {
     const context = await loadFanoutContext(env.DB, {
       topics: [...new Set(work.map(({ task }) => task.topic))],
       messageIds: work.map(({ task }) => task.messageId),
-      claimIds: work.filter(isFirstDelivery).map(({ task }) => task.messageId),
     });
     planned = [];
     const seen = new Set<string>();
     let opened = 0;
     for (const item of work) {
       // Two tasks for one message in one batch may both own it (a retry beside a redrive), so the
-      // first owner fans it out. Only an owner counts: a fresh task that lost the claim must not
-      // hide a later retry of the task that won it.
+      // first owner fans it out. Only an owner counts: a fresh task that cannot claim it must not
+      // hide a later retry of the task that did.
       const mine = !seen.has(item.task.messageId) && isMine(item, context);
       if (mine) seen.add(item.task.messageId);
       if (!mine) item.message.ack();
       else if (opened >= budget) deferred.push(item);
       else {
-        const plan = planFanout(item, context);
+        const plan = planFanout(item, context, openedAt);
         if (plan) {
           planned.push(plan);
           opened += plan.deliveries.length;
         } else item.message.ack();
       }
     }
-    await recordFanout(
+    const recorded = await recordFanout(
       env.DB,
-      planned.map((plan) => plan.result),
-      Date.now(),
+      planned.filter((plan) => !plan.work.task.unrecorded).map((plan) => plan.result),
+      deferred.filter(isFirstDelivery).map(({ task }) => task.messageId),
+      openedAt,
     );
+    // A claim another task won meanwhile: that task fans the message out.
+    const won = (item: Work) => !isFirstDelivery(item) || recorded.has(item.task.messageId);
+    for (const item of [...planned.map((plan) => plan.work), ...deferred]) {
+      if (!won(item)) item.message.ack();
+    }
+    planned = planned.filter((plan) => won(plan.work));
+    deferred = deferred.filter(won);
   } catch (error) {
     logError("fanout.storage_failed", { error: String(error) });
     for (const { message } of work)
@@ -100,23 +108,31 @@ export async function handleFanoutBatch(
 
 /**
  * A task's first consumption, which must claim its message; retries, redrives and deferred tasks
- * need not.
+ * need not, and neither does one of a message that has no row to claim.
  */
 function isFirstDelivery({ message, task }: Work): boolean {
-  return message.attempts <= 1 && !task.redrives && !task.deferred;
+  return message.attempts <= 1 && !task.redrives && !task.deferred && !task.unrecorded;
 }
 
-/** Whether this task is the one to fan its message out. */
+/** Whether this task may be the one to fan its message out, as far as the batch's read tells. */
 function isMine(item: Work, context: FanoutContext): boolean {
-  // No row: the publish was refused and taken back, its topic was deleted, or it expired.
-  if (!context.messages.has(item.task.messageId)) return false;
+  const { task } = item;
+  if (task.unrecorded) {
+    // Its topic was deleted, and perhaps made anew since.
+    const createdAt = context.topicsCreatedAt.get(task.topic);
+    return createdAt !== undefined && task.publishedAt >= createdAt;
+  }
+  // No row: the publish was refused and taken back, it expired, or its topic was deleted (and
+  // perhaps made anew since).
+  const message = context.messages.get(item.task.messageId);
+  if (!message) return false;
   // Another task already fanned this message out; a retry, a redrive or a deferral of one that
   // claimed it goes on, since its fan-out may not have finished.
-  return !isFirstDelivery(item) || context.claimed.has(item.task.messageId);
+  return !isFirstDelivery(item) || message.state === "queued";
 }
 
 /** Matches one message against its topic's subscribers; undefined if it is to be dropped. */
-function planFanout(item: Work, context: FanoutContext): Planned | undefined {
+function planFanout(item: Work, context: FanoutContext, openedAt: number): Planned | undefined {
   const { task } = item;
   const stored = context.messages.get(task.messageId);
   const content = task.content ?? parseStoredContent(stored?.payload);
@@ -141,6 +157,7 @@ function planFanout(item: Work, context: FanoutContext): Planned | undefined {
       topic: task.topic,
       publishedAt: task.publishedAt,
       content: task.content,
+      openedAt,
     }),
   );
   const [sample] = deliveries;
@@ -150,6 +167,8 @@ function planFanout(item: Work, context: FanoutContext): Planned | undefined {
       messageId: task.messageId,
       matchedSubscriberIds: matched.map((subscriber) => subscriber.id),
       filtered: subscribers.length - matched.length,
+      payloadChars: stored?.payload?.length ?? 0,
+      claim: isFirstDelivery(item),
     },
     deliveries,
     taskBytes: sample ? taskSize(sample) : 0,

@@ -11,7 +11,6 @@
  * without a delay whose content travels inline qualify; the others go through the fan-out queue.
  */
 import { ApiError } from "../api/problem";
-import { markDispatched } from "../db/messages";
 import { forgetMessages, type MessageToRecord, recordMessages } from "../db/publish";
 import { MAX_DELAY_SECONDS } from "../delivery/backoff";
 import { logError } from "../log";
@@ -37,8 +36,6 @@ export interface PublishBindings {
   deliveryQueue: Queue<DeliveryTask>;
   /** The most active subscribers a topic may have for inline fan-out; 0 turns it off. */
   inlineMaxSubscribers: number;
-  /** Keeps work running after the answer (the request's `waitUntil`). */
-  waitUntil(work: Promise<unknown>): void;
 }
 
 /** A message as recorded, with the size of its fan-out task. */
@@ -50,6 +47,9 @@ interface QueuedTask {
   delaySeconds: number;
   bytes: number;
 }
+
+/** What `"unrecorded":true,` adds to a fan-out task. */
+const UNRECORDED_FLAG_BYTES = 18;
 
 /** A subscriber id's share of a delivery task, beyond what the fan-out task already counts. */
 const SUBSCRIBER_ID_BYTES = 64;
@@ -65,25 +65,38 @@ export async function publishMessages(
   const records = storageForm(unique);
 
   let result: Awaited<ReturnType<typeof recordMessages>>;
+  const openedAt = Date.now();
   try {
     result = await recordMessages(
       d1,
       topic,
       records,
-      Date.now(),
+      openedAt,
       inlineMaxSubscribers(records, bindings.inlineMaxSubscribers),
     );
   } catch (error) {
     throw unavailable("storage", error);
   }
-  if (!result.topicExists) throw new ApiError("not_found", `Topic ${topic} does not exist`);
+  if (result.recording === undefined) {
+    throw new ApiError("not_found", `Topic ${topic} does not exist`);
+  }
+  const lean = result.recording === "failures";
 
   const now = Date.now();
   const outcomes: PublishOutcome[] = [];
   const fresh: number[] = [];
   const tasks: QueuedTask[] = [];
   const deliveries: DeliveryTask[] = [];
-  const inlineTo = result.inlineSubscriberIds;
+  const isFresh = (index: number) => {
+    const owner = result.owners[index];
+    return owner === undefined || owner.messageId === unique[index]?.id;
+  };
+  // A topic that records failures only has no row to take back a message whose send failed:
+  // its call fans out inline only if every fresh message can, so that it is one send.
+  const inlineTo =
+    lean && !records.every((record, index) => !isFresh(index) || record.inlineCandidate)
+      ? undefined
+      : result.inlineSubscriberIds;
   unique.forEach((message, index) => {
     const owner = result.owners[index];
     const record = records[index];
@@ -98,16 +111,42 @@ export async function publishMessages(
             topic,
             publishedAt: message.publishedAt,
             content: message.content,
+            openedAt,
           });
         }
       } else if (record) {
         const content = record.storedPayload === null ? message.content : null;
-        tasks.push({
-          body: { messageId: message.id, topic, publishedAt: message.publishedAt, content },
-          delaySeconds: message.delaySeconds,
-          bytes: record.taskBytes,
-        });
+        // As recorded, a message is never published before its topic was created (the clock that
+        // created the topic may be ahead of this one): the fan-out compares the two.
+        const body: FanoutTask = {
+          messageId: message.id,
+          topic,
+          publishedAt: Math.max(message.publishedAt, result.topicCreatedAt),
+          content,
+          ...(lean ? { unrecorded: true } : {}),
+        };
+        const bytes = record.taskBytes + (lean ? UNRECORDED_FLAG_BYTES : 0);
+        tasks.push({ body, delaySeconds: message.delaySeconds, bytes });
       }
+    } else if (owner.payloadHash === message.payloadHash && owner.state === null) {
+      outcomes.push({ id: owner.messageId, duplicate: true });
+      // A topic that records failures only keeps no state that says whether the first message went
+      // out (its send may have failed in a way that could not be taken back): it is queued again
+      // under its own id, so that it is never lost, and may reach a subscriber twice.
+      const publishedAt = owner.publishedAt ?? message.publishedAt;
+      const body: FanoutTask = {
+        messageId: owner.messageId,
+        topic,
+        publishedAt,
+        content: owner.contentStored ? null : message.content,
+        unrecorded: true,
+      };
+      const remaining = Math.ceil((publishedAt + message.delaySeconds * 1000 - now) / 1000);
+      tasks.push({
+        body,
+        delaySeconds: Math.min(Math.max(remaining, 0), MAX_DELAY_SECONDS),
+        bytes: taskSize(body),
+      });
     } else if (owner.payloadHash === message.payloadHash) {
       outcomes.push({ id: owner.messageId, duplicate: true });
       // Not fanned out yet: perhaps never queued (its send failed and could not be taken back).
@@ -136,7 +175,7 @@ export async function publishMessages(
   const freshRecords = fresh.map((index) => records[index] as MessageToRecord);
 
   if (outcomes.length < unique.length) {
-    await forgetQuietly(d1, topic, freshRecords);
+    await forgetQuietly(d1, topic, freshRecords, openedAt);
     throw new ApiError(
       "conflict",
       "The idempotency key was already used for a different message on this topic",
@@ -152,19 +191,9 @@ export async function publishMessages(
       await bindings.deliveryQueue.sendBatch(deliveries.map((body) => ({ body })));
     }
   } catch (error) {
-    await forgetQuietly(d1, topic, freshRecords);
+    await forgetQuietly(d1, topic, freshRecords, openedAt);
     throw queueFailure(error);
   }
-  if (deliveries.length > 0) {
-    // After the answer: the publisher does not wait for it, and a failure is made good later.
-    const sent = [...new Set(deliveries.map((delivery) => delivery.messageId))];
-    bindings.waitUntil(
-      markDispatched(d1, sent).catch((error: unknown) => {
-        logError("publish.mark_dispatched_failed", { error: String(error), messages: sent.length });
-      }),
-    );
-  }
-
   return slots.map(({ unique: index, repeat }) => {
     const outcome = outcomes[index] as PublishOutcome;
     return repeat ? { id: outcome.id, duplicate: true } : outcome;
@@ -267,9 +296,10 @@ async function forgetQuietly(
   d1: D1Database,
   topic: string,
   records: MessageToRecord[],
+  recordedAt: number,
 ): Promise<void> {
   try {
-    await forgetMessages(d1, topic, records);
+    await forgetMessages(d1, topic, records, recordedAt);
   } catch (error) {
     // The rows stay in state "queued" and are never fanned out; retention removes them.
     logError("publish.forget_failed", { error: String(error) });

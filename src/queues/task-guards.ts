@@ -8,7 +8,13 @@
 import type { z } from "zod";
 import { HTTP_METHODS } from "../db/schema";
 import { logError } from "../log";
-import type { DeliveryTask, FanoutTask, MessageContent } from "./tasks";
+import type {
+  DeliveryBundle,
+  DeliveryTask,
+  DeliveryWork,
+  FanoutTask,
+  MessageContent,
+} from "./tasks";
 
 type Fields = Record<string, unknown>;
 type Body = MessageContent["body"];
@@ -161,6 +167,11 @@ export function readFanoutTask(value: unknown): FanoutTask | undefined {
     if (!isOptionalBoolean(deferred)) return undefined;
     task.deferred = deferred;
   }
+  if ("unrecorded" in value) {
+    const unrecorded = value.unrecorded;
+    if (!isOptionalBoolean(unrecorded)) return undefined;
+    task.unrecorded = unrecorded;
+  }
   return task;
 }
 
@@ -184,7 +195,44 @@ export function readDeliveryTask(value: unknown): DeliveryTask | undefined {
     if (!isOptionalBoolean(replay)) return undefined;
     task.replay = replay;
   }
+  if ("openedAt" in value) {
+    const openedAt = value.openedAt;
+    if (openedAt !== undefined && !isNumber(openedAt)) return undefined;
+    task.openedAt = openedAt;
+  }
+  if ("attempt" in value) {
+    const attempt = value.attempt;
+    if (!isOptionalSafeInt(attempt) || (attempt !== undefined && attempt < 1)) return undefined;
+    task.attempt = attempt;
+  }
   return task;
+}
+
+/** `DeliveryBundleSchema.safeParse(value).data`, or `undefined` where it fails. */
+export function readDeliveryBundle(value: unknown): DeliveryBundle | undefined {
+  if (!isObject(value) || value.kind !== "bundle") return undefined;
+  const { topic, openedAt, messages, subscriberIds } = value;
+  if (typeof topic !== "string" || !isNumber(openedAt)) return undefined;
+  if (!Array.isArray(messages) || messages.length === 0) return undefined;
+  if (!Array.isArray(subscriberIds) || subscriberIds.length === 0) return undefined;
+  if (!subscriberIds.every((id): id is string => typeof id === "string")) return undefined;
+  const read: DeliveryBundle["messages"] = [];
+  for (const message of messages as unknown[]) {
+    if (!isObject(message)) return undefined;
+    const { messageId, publishedAt } = message;
+    if (typeof messageId !== "string" || !isNumber(publishedAt)) return undefined;
+    const content = readContent(message.content);
+    if (content === undefined) return undefined;
+    read.push({ messageId, publishedAt, content });
+  }
+  return { kind: "bundle", topic, openedAt, messages: read, subscriberIds };
+}
+
+/** `DeliveryWorkSchema.safeParse(value).data`, or `undefined` where it fails. */
+export function readDeliveryWork(value: unknown): DeliveryWork | undefined {
+  return isObject(value) && value.kind === "bundle"
+    ? readDeliveryBundle(value)
+    : readDeliveryTask(value);
 }
 
 /** A queue message and the task it carries. */

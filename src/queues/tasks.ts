@@ -3,7 +3,7 @@
  * inline when it is small; a large one is stored once in D1 and the task carries only a reference.
  */
 import { z } from "zod";
-import { packBySize } from "../db/chunk";
+import { chunk, packBySize } from "../db/chunk";
 import { HTTP_METHODS } from "../db/schema";
 
 const StringMap = z.record(z.string(), z.string());
@@ -41,6 +41,11 @@ export const FanoutTaskSchema = z.object({
    * its budget of deliveries: the message is already claimed, and is fanned out without a claim.
    */
   deferred: z.boolean().optional(),
+  /**
+   * Set when the message has no row (its topic records failures only and its content travels
+   * here): it is fanned out without a claim, and nothing is recorded of the fan-out.
+   */
+  unrecorded: z.boolean().optional(),
 });
 export type FanoutTask = z.infer<typeof FanoutTaskSchema>;
 
@@ -56,8 +61,89 @@ export const DeliveryTaskSchema = z.object({
    * duplicate of the task that died cannot revive it or record it dead twice.
    */
   replay: z.boolean().optional(),
+  /**
+   * When the delivery was opened (fanned out, or replayed): a subscriber deactivated at or after
+   * this time cancels it. Absent from tasks of earlier versions, which fall back to what storage
+   * says of the delivery, else the message's publication time.
+   */
+  openedAt: z.number().optional(),
+  /**
+   * The attempt its first consumption makes, for a delivery re-queued from a bundle after a failed
+   * attempt; absent, the first. Each further consumption of the same queue message is one more.
+   */
+  attempt: z.number().int().min(1).optional(),
 });
 export type DeliveryTask = z.infer<typeof DeliveryTaskSchema>;
+
+/**
+ * The first attempts of several deliveries in one queue message, which costs the queue operations
+ * of one: every message in it to every subscriber in it. A publish bundles a batch's messages for
+ * its subscribers, a fan-out a message's subscribers. Each delivery that must be tried again goes
+ * back on the queue as a `DeliveryTask` of its own, carrying its attempt.
+ */
+export const DeliveryBundleSchema = z.object({
+  kind: z.literal("bundle"),
+  topic: z.string(),
+  /** When the deliveries were opened (see `DeliveryTask.openedAt`). */
+  openedAt: z.number(),
+  messages: z
+    .array(z.object({ messageId: z.string(), publishedAt: z.number(), content: Content }))
+    .min(1),
+  subscriberIds: z.array(z.string()).min(1),
+});
+export type DeliveryBundle = z.infer<typeof DeliveryBundleSchema>;
+
+/** What the delivery queue carries: one delivery, or a bundle of first attempts. */
+export const DeliveryWorkSchema = z.union([DeliveryTaskSchema, DeliveryBundleSchema]);
+export type DeliveryWork = DeliveryTask | DeliveryBundle;
+
+/** Deliveries one bundle carries at most: a consumer batch of bundles stays a bounded fan-out. */
+export const BUNDLE_MAX_DELIVERIES = 10;
+/**
+ * A bundle's size at most, as `taskSize` counts it: within one 64 KB unit of the queue's billing,
+ * so that a bundle costs the operations of one small message. A message whose content alone is
+ * larger travels in a bundle of its own.
+ */
+export const BUNDLE_MAX_BYTES = 63 * 1024;
+
+/** The deliveries of a bundle, each as the task it would be on its own. */
+export function unbundle(bundle: DeliveryBundle): DeliveryTask[] {
+  return bundle.messages.flatMap((message) =>
+    bundle.subscriberIds.map((subscriberId) => ({
+      messageId: message.messageId,
+      subscriberId,
+      topic: bundle.topic,
+      publishedAt: message.publishedAt,
+      content: message.content,
+      openedAt: bundle.openedAt,
+    })),
+  );
+}
+
+/**
+ * Bundles `messages` for `subscriberIds`: as many messages per bundle as keep it within
+ * {@link BUNDLE_MAX_DELIVERIES} and {@link BUNDLE_MAX_BYTES}, and the subscribers split when even
+ * one message has more of them than a bundle carries. `bytesOf` is a message's share of the size.
+ */
+export function bundle(
+  topic: string,
+  openedAt: number,
+  messages: readonly DeliveryBundle["messages"][number][],
+  subscriberIds: readonly string[],
+  bytesOf: (message: DeliveryBundle["messages"][number]) => number,
+): DeliveryBundle[] {
+  const bundles: DeliveryBundle[] = [];
+  const perBundle = Math.max(1, Math.floor(BUNDLE_MAX_DELIVERIES / subscriberIds.length));
+  const subscriberChunks = chunk(subscriberIds, BUNDLE_MAX_DELIVERIES);
+  const fixed = taskSize({ kind: "bundle", topic, openedAt, messages: [], subscriberIds: [] });
+  for (const subscribers of subscriberChunks) {
+    const base = fixed + subscribers.reduce((sum, id) => sum + id.length + 3, 0);
+    for (const part of packBySize(messages, bytesOf, BUNDLE_MAX_BYTES - base, perBundle)) {
+      bundles.push({ kind: "bundle", topic, openedAt, messages: part, subscriberIds: subscribers });
+    }
+  }
+  return bundles;
+}
 
 /** Content stored as JSON in D1 (`messages.payload`, `dead_letters.payload`), if it is valid. */
 export function parseStoredContent(payload: string | null | undefined): MessageContent | undefined {

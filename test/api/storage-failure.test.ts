@@ -128,6 +128,8 @@ describe("a storage failure during a read", () => {
     ["GET", "/v1/topics/some-topic"],
     ["GET", "/v1/topics/some-topic/subscribers"],
     ["GET", "/v1/subscribers/sub_x"],
+    // Read with plain SQL on the binding (the record and the rows merged), not through drizzle.
+    ["GET", "/v1/messages/msg_x"],
   ])("answers 503 to %s %s", async (method, path) => {
     await expectUnavailable(await call(method, path, { env: failingEverything() }));
   });

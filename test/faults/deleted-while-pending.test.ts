@@ -5,8 +5,9 @@
  *
  * Covered elsewhere: test/pipeline/delivery.test.ts ("a subscriber that changed meanwhile") covers
  * a subscriber deleted, deactivated, deactivated behind the API's back, or gone with its topic
- * before the first attempt; test/api/pending-deliveries.test.ts covers the state changes the API
- * makes to open deliveries, and that reactivating does not revive them.
+ * before the first attempt; test/api/pending-deliveries.test.ts covers how the API shows open
+ * deliveries, in the record or in rows, once their subscriber goes, and that reactivating does not
+ * revive them.
  */
 import { describe, expect, it } from "vitest";
 import { DeadLetterList, Replayed } from "../../src/api/schemas/dead-letters";
@@ -48,19 +49,21 @@ describe("a delivery waiting for its retry", () => {
       expect(await deliveryOf(messageId)).toMatchObject({ state: "retrying", attempts: 1 });
 
       expect((await remove(subscriber)).status).toBeLessThan(300);
-
-      const fetch = answering(200);
-      const { batch } = await deliver([task], fetch.fetch, { attempts: 2 });
-      expect(fetch.requests).toEqual([]);
-      expect(batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
-      const delivery = await deliveryOf(messageId);
-      expect(delivery).toMatchObject({
+      const cancelled = await deliveryOf(messageId);
+      expect(cancelled).toMatchObject({
         state: "cancelled",
         attempts: 1,
         lastStatus: 503,
         nextAttemptAt: null,
       });
-      expect(delivery.lastError).toMatch(/^HTTP 503/);
+      expect(cancelled.lastError).toMatch(/^HTTP 503/);
+
+      // Consuming its retry records the cancellation as it was shown, the last attempt kept.
+      const fetch = answering(200);
+      const { batch } = await deliver([task], fetch.fetch, { attempts: 2 });
+      expect(fetch.requests).toEqual([]);
+      expect(batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
+      expect(await deliveryOf(messageId)).toEqual(cancelled);
       expect(await deadLettersOf(subscriber.id)).toEqual([]);
     },
   );
@@ -135,6 +138,8 @@ describe("a message not yet fanned out when its topic goes", () => {
     const { batch, deliveries } = await fanOut([task]);
     expect(batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
     expect(deliveries.calls).toEqual([]);
+    // The message itself stays until retention removes it, with no delivery.
+    expect(await messageStatus(task.messageId)).toMatchObject({ matched: null, deliveries: [] });
   });
 
   it("is not delivered to a new topic that takes the same name", async () => {
@@ -147,6 +152,7 @@ describe("a message not yet fanned out when its topic goes", () => {
 
     const { deliveries } = await fanOut([task]);
     expect(deliveries.bodies()).toEqual([]);
+    expect(await messageStatus(task.messageId)).toMatchObject({ matched: null, deliveries: [] });
     const fetch = answering(200);
     await deliver(deliveries.bodies(), fetch.fetch);
     expect(fetch.requests).toEqual([]);

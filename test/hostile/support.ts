@@ -20,16 +20,28 @@ export const TABLES = [
   "messages",
   "deliveries",
   "dead_letters",
-  "idempotency_keys",
+  "idempotency_claims",
+  "topic_counts",
 ] as const;
 
 export type Table = (typeof TABLES)[number];
 export type TableSnapshot = Record<Table, unknown[]>;
 
-/** Every row of every table, read in one round trip, in insertion order. */
+/** How each table's rows are ordered in a snapshot: its primary key. */
+const ORDER: Record<Table, string> = {
+  topics: "name",
+  subscribers: "id",
+  messages: "id",
+  deliveries: "message_id, subscriber_id",
+  dead_letters: "id",
+  idempotency_claims: "day, topic, key",
+  topic_counts: "minute, topic",
+};
+
+/** Every row of every table, read in one round trip, in primary key order. */
 export async function snapshotTables(): Promise<TableSnapshot> {
   const results = await env.DB.batch(
-    TABLES.map((table) => env.DB.prepare(`select * from ${table} order by rowid`)),
+    TABLES.map((table) => env.DB.prepare(`select * from ${table} order by ${ORDER[table]}`)),
   );
   const snapshot: Partial<TableSnapshot> = {};
   TABLES.forEach((table, index) => {

@@ -141,6 +141,7 @@ describe("replaying one dead letter", () => {
     const [deadLetter] = await list(`?subscriberId=${subscriber.id}`);
     if (!deadLetter) throw new Error("no dead letter");
 
+    const before = Date.now();
     const { res, queue } = await replay(`/v1/dead-letters/${deadLetter.id}/replay`);
     expect(await expectJson(res, 202, Replayed)).toEqual({ replayed: 1 });
     const replayed = queue.bodies().map((body) => DeliveryTaskSchema.parse(body));
@@ -152,8 +153,12 @@ describe("replaying one dead letter", () => {
         publishedAt: tasks[0]?.publishedAt,
         content: tasks[0]?.content,
         replay: true,
+        openedAt: expect.any(Number),
       },
     ]);
+    // The replay opens the delivery anew: a deactivation before it does not cancel it.
+    expect(replayed[0]?.openedAt).toBeGreaterThanOrEqual(before);
+    expect(replayed[0]?.openedAt).toBeLessThanOrEqual(Date.now());
     expect(await list(`?subscriberId=${subscriber.id}`)).toEqual([]);
     expect((await messageStatus(messageId)).deliveries).toEqual([
       expect.objectContaining({ subscriberId: subscriber.id, state: "pending", attempts: 0 }),
@@ -210,6 +215,31 @@ describe("replaying one dead letter", () => {
     await deliver(queue.bodies(), fetch.fetch);
     expect(fetch.requests[0]).toMatchObject({ url: "https://fixed.example.com/hook" });
     expect(fetch.requests[0]?.headers["x-fixed"]).toBe("yes");
+  });
+
+  it("delivers to a subscriber that was deactivated and made active again since the delivery died", async () => {
+    const { name: topic } = await seedTopic();
+    const subscriber = await fragileSubscriber(topic);
+    const { messageId } = await killMessage(topic);
+    const patch = (active: boolean) =>
+      call("PATCH", `/v1/subscribers/${subscriber.id}`, { json: { active } });
+    expect((await patch(false)).status).toBe(200);
+    expect((await patch(true)).status).toBe(200);
+    // The deactivation cancels what was opened up to its millisecond, itself included.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+
+    const [deadLetter] = await list(`?subscriberId=${subscriber.id}`);
+    const { queue } = await replay(`/v1/dead-letters/${deadLetter?.id}/replay`);
+    expect((await messageStatus(messageId)).deliveries).toEqual([
+      expect.objectContaining({ state: "pending", attempts: 0, lastError: null }),
+    ]);
+    const fetch = answering(200);
+    const { batch } = await deliver(queue.bodies(), fetch.fetch);
+    expect(fetch.requests).toHaveLength(1);
+    expect(batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
+    expect((await messageStatus(messageId)).deliveries).toEqual([
+      expect.objectContaining({ state: "delivered", attempts: 1 }),
+    ]);
   });
 
   it("replays a large message that travels by reference, even after the message expired", async () => {

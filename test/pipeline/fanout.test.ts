@@ -4,7 +4,7 @@
  * costs one D1 read and one D1 write.
  */
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { PublishResult } from "../../src/api/schemas/messages";
 import { handleFanoutBatch } from "../../src/fanout/consumer";
 import { DeliveryTaskSchema, type FanoutTask } from "../../src/queues/tasks";
@@ -13,18 +13,36 @@ import {
   answering,
   countingD1,
   deliver,
-  deliveryRowsOf,
   envWith,
   fanOut,
   insertSubscribers,
   messageBatch,
   messageStatus,
+  publish,
   publishTask,
   queuedBytes,
   recordingQueue,
 } from "./support";
 
 silenceErrorLog();
+
+/** The ids of `subscribers`, sorted. */
+function idsOf(subscribers: readonly ({ id: string } | undefined)[]): string[] {
+  return subscribers.map((subscriber) => subscriber?.id ?? "").sort();
+}
+
+/**
+ * The subscribers a message's deliveries go to, sorted, as `GET /v1/messages/{id}` shows them; each
+ * must be pending, and they must be as many as its fan-out counted.
+ */
+async function pendingTo(messageId: string): Promise<string[]> {
+  const status = await messageStatus(messageId);
+  expect(status.matched).toBe(status.deliveries.length);
+  for (const delivery of status.deliveries) {
+    expect(delivery).toMatchObject({ state: "pending", attempts: 0 });
+  }
+  return status.deliveries.map((delivery) => delivery.subscriberId).sort();
+}
 
 describe("fan-out filters", () => {
   it("queues a delivery for each matching active subscriber and counts matched and filtered", async () => {
@@ -223,26 +241,26 @@ describe("fan-out edge cases", () => {
 
   it("fans a message out once when a second task for it comes fresh", async () => {
     const { name: topic } = await seedTopic();
-    await insertSubscribers(topic, 2);
+    const subscriberIds = idsOf(await insertSubscribers(topic, 2));
     const task = await publishTask(topic, { body: 1 });
     await fanOut([task]);
     const { tasks, batch } = await fanOut([task]);
     expect(tasks).toHaveLength(0);
     expect(batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
-    expect(await deliveryRowsOf(task.messageId)).toHaveLength(2);
+    expect(await pendingTo(task.messageId)).toEqual(subscriberIds);
     expect(await messageStatus(task.messageId)).toMatchObject({ matched: 2, filtered: 0 });
   });
 
   it("fans out a claimed message whose retry shares a batch with a fresh duplicate task", async () => {
     const { name: topic } = await seedTopic();
-    await insertSubscribers(topic, 2);
+    const subscriberIds = idsOf(await insertSubscribers(topic, 2));
     const task = await publishTask(topic, { body: 1 });
     // The first task claims the message (first round trip), then recording its fan-out fails.
     let roundTrips = 0;
     const failRecording = countingD1(env.DB, () => ++roundTrips === 2);
     const first = await fanOut([task], failRecording.db);
     expect(first.batch.messages[0]?.outcome()).toMatchObject({ kind: "retry" });
-    expect(await deliveryRowsOf(task.messageId)).toHaveLength(0);
+    expect(await messageStatus(task.messageId)).toMatchObject({ matched: null, deliveries: [] });
 
     // A repeated publish's fresh task comes first, then the claiming task's retry.
     const deliveries = recordingQueue();
@@ -253,18 +271,40 @@ describe("fan-out edge cases", () => {
       { kind: "ack" },
     ]);
     expect(deliveries.sent()).toHaveLength(2);
-    expect(await deliveryRowsOf(task.messageId)).toHaveLength(2);
+    expect(await pendingTo(task.messageId)).toEqual(subscriberIds);
     expect(await messageStatus(task.messageId)).toMatchObject({ matched: 2, filtered: 0 });
   });
 
-  it("re-sends on a redelivery of the task, without opening deliveries twice", async () => {
+  it("re-sends on a redelivery of the task, without opening its deliveries again", async () => {
     const { name: topic } = await seedTopic();
-    await insertSubscribers(topic, 2);
+    const [early, late] = await insertSubscribers(topic, 2);
     const task = await publishTask(topic, { body: 1 });
-    await fanOut([task]);
+    const first = await fanOut([task]);
+    // One delivery arrives before the fan-out task comes again.
+    await deliver(
+      first.tasks.filter((t) => t.subscriberId === early?.id),
+      answering(200).fetch,
+    );
+
     const { tasks } = await fanOut([task], env.DB, 2);
-    expect(tasks).toHaveLength(2);
-    expect(await deliveryRowsOf(task.messageId)).toHaveLength(2);
+    expect(tasks.map((t) => t.subscriberId).sort()).toEqual(idsOf([early, late]));
+    const { deliveries } = await messageStatus(task.messageId);
+    expect(deliveries).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ subscriberId: early?.id, state: "delivered", attempts: 1 }),
+        expect.objectContaining({ subscriberId: late?.id, state: "pending", attempts: 0 }),
+      ]),
+    );
+    expect(deliveries).toHaveLength(2);
+
+    // The re-sent task of the delivery that arrived sends nothing; the other one is delivered.
+    const fetch = answering(200);
+    await deliver(tasks, fetch.fetch);
+    expect(fetch.requests).toHaveLength(1);
+    expect((await messageStatus(task.messageId)).deliveries).toEqual([
+      expect.objectContaining({ state: "delivered", attempts: 1 }),
+      expect.objectContaining({ state: "delivered", attempts: 1 }),
+    ]);
   });
 
   it("retries the batch with a delay, queuing nothing, when D1 fails", async () => {
@@ -309,7 +349,7 @@ describe("fan-out budget per invocation", () => {
 
   it("puts the messages past its budget back, claimed, and each is fanned out exactly once", async () => {
     const { name: topic } = await seedTopic();
-    await insertSubscribers(topic, 3);
+    const subscriberIds = idsOf(await insertSubscribers(topic, 3));
     const tasks = [
       await publishTask(topic, { body: 1 }),
       await publishTask(topic, { body: 2 }),
@@ -323,7 +363,10 @@ describe("fan-out budget per invocation", () => {
     );
     const putBack = first.fanout.bodies();
     expect(putBack).toEqual([{ ...tasks[2], deferred: true }]);
-    expect(await deliveryRowsOf(tasks[2]?.messageId ?? "")).toHaveLength(0);
+    expect(await messageStatus(tasks[2]?.messageId ?? "")).toMatchObject({
+      matched: null,
+      deliveries: [],
+    });
 
     // A fresh duplicate of the put-back message's task finds it claimed and drops it.
     const duplicate = await fanOutWithBudget([tasks[2]], 4);
@@ -336,7 +379,7 @@ describe("fan-out budget per invocation", () => {
     expect(second.fanout.calls).toEqual([]);
     for (const task of tasks) {
       expect(await messageStatus(task.messageId)).toMatchObject({ matched: 3, filtered: 0 });
-      expect(await deliveryRowsOf(task.messageId)).toHaveLength(3);
+      expect(await pendingTo(task.messageId)).toEqual(subscriberIds);
     }
   });
 
@@ -368,5 +411,28 @@ describe("fan-out budget per invocation", () => {
     const retried = await fanOut([tasks[1]], env.DB, 2);
     expect(retried.tasks).toHaveLength(2);
     expect(await messageStatus(tasks[1]?.messageId ?? "")).toMatchObject({ matched: 2 });
+  });
+});
+
+describe("a message accepted as its topic is made", () => {
+  it("is fanned out, and keeps its key, when the publishing clock lags the one that made the topic", async () => {
+    const { name: topic } = await seedTopic();
+    await seedSubscriber(topic);
+    const row = await env.DB.prepare("select created_at as c from topics where name = ?")
+      .bind(topic)
+      .first<{ c: number }>();
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime((row?.c ?? 0) - 1);
+    let first: Awaited<ReturnType<typeof publish>>;
+    try {
+      first = await publish(topic, { body: 1 }, { idempotencyKey: "k" });
+    } finally {
+      vi.useRealTimers();
+    }
+    const { id } = await expectJson(first.res, 202, PublishResult);
+    const { tasks } = await fanOut(first.fanout.bodies());
+    expect(tasks).toHaveLength(1);
+    const again = await publish(topic, { body: 1 }, { idempotencyKey: "k" });
+    expect(await expectJson(again.res, 202, PublishResult)).toMatchObject({ id, duplicate: true });
   });
 });

@@ -21,7 +21,6 @@ import {
   answering,
   countingD1,
   deliver,
-  deliveryRowsOf,
   fanOut,
   insertSubscribers,
   messageStatus,
@@ -30,9 +29,6 @@ import {
 } from "./support";
 
 silenceErrorLog();
-
-/** The statement that marks messages fanned out inline as dispatched once their tasks are sent. */
-const MARKING = /^UPDATE messages SET state = 'dispatched'/;
 
 /** Publishes through `path` (under the topic) with inline fan-out up to `limit` subscribers. */
 async function publishInline(
@@ -117,20 +113,18 @@ describe("inline fan-out", () => {
         },
       });
     }
-    const rows = await deliveryRowsOf(id);
-    expect(rows).toHaveLength(2);
-    for (const row of rows) expect(row).toMatchObject({ state: "pending", attempts: 0 });
 
-    // Fanned out, counted, and dispatched once its tasks were sent.
+    // Fanned out and counted at once, with a pending delivery to each subscriber.
     const status = await messageStatus(id);
-    expect(status).toMatchObject({ state: "dispatched", matched: 2, filtered: 0 });
-    expect(status.deliveries.map((delivery) => delivery.state)).toEqual(["pending", "pending"]);
+    expect(status).toMatchObject({ matched: 2, filtered: 0 });
+    expect(
+      status.deliveries.map(({ subscriberId, state, attempts }) => [subscriberId, state, attempts]),
+    ).toEqual([...ids].sort().map((subscriberId) => [subscriberId, "pending", 0]));
   });
 
-  it("leaves the message to its first outcome to dispatch when marking it fails", async () => {
+  it("leaves the message queued until its first outcome is recorded, which dispatches it", async () => {
     const { topic } = await topicWith(2);
-    const d1 = countingD1(env.DB, (call) => call.sql.some((sql) => MARKING.test(sql)));
-    const { res, tasks } = await publishInline(topic, { json: { body: 1 } }, { db: d1.db });
+    const { res, tasks } = await publishInline(topic, { json: { body: 1 } });
     const { id } = await expectJson(res, 202, PublishResult);
     expect(await messageStatus(id)).toMatchObject({ state: "queued", matched: 2, filtered: 0 });
 
@@ -140,6 +134,19 @@ describe("inline fan-out", () => {
     const status = await messageStatus(id);
     expect(status).toMatchObject({ state: "dispatched", matched: 2, filtered: 0 });
     expect(status.deliveries.map((delivery) => delivery.state)).toEqual(["delivered", "delivered"]);
+  });
+
+  it("dispatches the message with a first outcome that failed, too", async () => {
+    const { topic } = await topicWith(1);
+    const { res, tasks } = await publishInline(topic, { json: { body: 1 } });
+    const { id } = await expectJson(res, 202, PublishResult);
+
+    await deliver(tasks(), answering(500).fetch);
+    const status = await messageStatus(id);
+    expect(status).toMatchObject({ state: "dispatched", matched: 1 });
+    expect(status.deliveries).toEqual([
+      expect.objectContaining({ state: "retrying", attempts: 1, lastStatus: 500 }),
+    ]);
   });
 
   it("also serves a raw publish", async () => {
@@ -176,8 +183,11 @@ describe("inline fan-out", () => {
     const { id } = await expectJson(res, 202, PublishResult);
     expect(deliveries.calls).toEqual([]);
     expect(FanoutTaskSchema.parse(fanout.bodies()[0]).messageId).toBe(id);
-    expect(await messageStatus(id)).toMatchObject({ state: "queued", matched: null });
-    expect(await deliveryRowsOf(id)).toEqual([]);
+    expect(await messageStatus(id)).toMatchObject({
+      state: "queued",
+      matched: null,
+      deliveries: [],
+    });
   });
 
   it("counts only active subscribers, and their filters only", async () => {
@@ -288,8 +298,8 @@ describe("inline fan-out", () => {
       },
     });
     await expectProblem(res, 503, "unavailable");
+    // The deliveries were opened in the message's row, and its key claimed there: all gone with it.
     expect(await rowsOf("messages", topic)).toEqual([]);
-    expect(await rowsOf("idempotency_keys", topic)).toEqual([]);
     const { results } = await env.DB.prepare("select * from deliveries where subscriber_id = ?")
       .bind(ids[0])
       .all();
@@ -312,15 +322,16 @@ describe("inline fan-out", () => {
     const { batch } = await deliver(tasks(), fetch.fetch);
     expect(fetch.requests).toEqual([]);
     for (const message of batch.messages) expect(message.outcome()).toEqual({ kind: "ack" });
-    const rows = await deliveryRowsOf(id);
-    expect(rows.map((row) => row.state)).toEqual(["cancelled", "cancelled"]);
+    const { deliveries } = await messageStatus(id);
+    expect(deliveries.map((delivery) => delivery.state)).toEqual(["cancelled", "cancelled"]);
   });
 
-  it("answers a repeated publish for the message without queueing it again", async () => {
+  it("answers a repeated publish without queueing it again once its first outcome is recorded", async () => {
     const { topic } = await topicWith(1);
     const key = { "idempotency-key": "again" };
     const first = await publishInline(topic, { json: { body: 1 }, headers: key });
     const { id } = await expectJson(first.res, 202, PublishResult);
+    await deliver(first.tasks(), answering(200).fetch);
 
     const repeat = await publishInline(topic, { json: { body: 1 }, headers: key });
     expect(await expectJson(repeat.res, 202, PublishResult)).toEqual({
@@ -332,15 +343,15 @@ describe("inline fan-out", () => {
     expect(repeat.deliveries.calls).toEqual([]);
   });
 
-  it("re-queues a repeated publish through the fan-out while the message is not marked", async () => {
+  it("re-queues a repeated publish through the fan-out until the message's first outcome is recorded", async () => {
     const { topic } = await topicWith(1);
     const key = { "idempotency-key": "again" };
-    const d1 = countingD1(env.DB, (call) => call.sql.some((sql) => MARKING.test(sql)));
-    const first = await publishInline(topic, { json: { body: 1 }, headers: key }, { db: d1.db });
+    const first = await publishInline(topic, { json: { body: 1 }, headers: key });
     const { id } = await expectJson(first.res, 202, PublishResult);
 
-    // Not marked, its delivery tasks may never have been sent (a send that failed and could not
-    // be taken back): a repeat queues it again, and the fan-out's claim lets it through once.
+    // With no outcome yet, its delivery tasks may never have been sent (a send that failed and
+    // could not be taken back): a repeat queues it again, and the fan-out's claim lets it through
+    // once.
     const repeat = await publishInline(topic, { json: { body: 1 }, headers: key });
     expect(await expectJson(repeat.res, 202, PublishResult)).toMatchObject({
       id,
@@ -349,10 +360,15 @@ describe("inline fan-out", () => {
     expect(repeat.deliveries.calls).toEqual([]);
     expect(FanoutTaskSchema.parse(repeat.fanout.bodies()[0]).messageId).toBe(id);
 
-    await deliver(first.tasks(), answering(200).fetch);
-    const later = await publishInline(topic, { json: { body: 1 }, headers: key });
-    expect(await expectJson(later.res, 202, PublishResult)).toMatchObject({ duplicate: true });
-    expect(later.fanout.calls).toEqual([]);
-    expect(later.deliveries.calls).toEqual([]);
+    // Both sets of delivery tasks go out; the later one finds the delivery done.
+    const { tasks } = await fanOut(repeat.fanout.bodies());
+    expect(tasks.map((task) => task.messageId)).toEqual([id]);
+    const ok = answering(200);
+    await deliver(first.tasks(), ok.fetch);
+    await deliver(tasks, ok.fetch);
+    expect(ok.requests).toHaveLength(1);
+    expect((await messageStatus(id)).deliveries).toEqual([
+      expect.objectContaining({ state: "delivered", attempts: 1 }),
+    ]);
   });
 });

@@ -21,6 +21,8 @@ import {
 
 silenceErrorLog();
 
+const DAY = 24 * 60 * 60 * 1000;
+
 async function topicWithSubscribers(count: number): Promise<string> {
   const { name } = await seedTopic();
   await insertSubscribers(name, count);
@@ -147,7 +149,11 @@ describe("publishing I/O", () => {
     expect(result.messages.every((m) => !m.duplicate)).toBe(true);
     expect(d1.calls.map((c) => c.kind)).toEqual(["batch"]);
     expect(fanout.calls.map((c) => [c.method, c.messages.length])).toEqual([["sendBatch", 100]]);
-    expect(await rowsOf("idempotency_keys", topic)).toHaveLength(100);
+    // Each key is claimed on its own message's row.
+    const claimed = (await rowsOf("messages", topic)).map((row) => [row.id, row.idempotency_key]);
+    expect(new Map(claimed as [string, string][])).toEqual(
+      new Map(result.messages.map((m, i) => [m.id, `key-${i}`])),
+    );
 
     // The statements are set-based: one message with a key costs the same five.
     const single = countingD1();
@@ -440,7 +446,10 @@ describe("idempotency", () => {
     await expectProblem(res, 409, "conflict");
     expect(fanout.calls).toEqual([]);
     expect(await rowsOf("messages", topic)).toEqual([]);
-    expect(await rowsOf("idempotency_keys", topic)).toEqual([]);
+
+    // Nothing was claimed: the key takes either payload afterwards.
+    const retried = await publish(topic, { body: 2 }, { idempotencyKey: "a" });
+    expect((await expectJson(retried.res, 202, PublishResult)).duplicate).toBe(false);
   });
 
   it("answers a batch entry whose key was used before as a duplicate, queuing only the new ones", async () => {
@@ -483,18 +492,56 @@ describe("idempotency", () => {
     expect(await rowsOf("messages", topic)).toHaveLength(1);
   });
 
-  it("forgets a key after 24 hours", async () => {
+  it("answers a key for 24 hours after its message was published, and then forgets it", async () => {
     const topic = await topicWithSubscribers(1);
     const first = await publish(topic, { body: 1 }, { idempotencyKey: "stale" });
     const { id } = await expectJson(first.res, 202, PublishResult);
-    await env.DB.prepare("update idempotency_keys set created_at = ? where topic = ?")
-      .bind(Date.now() - 24 * 60 * 60 * 1000 - 1000, topic)
+    await fanOut(first.fanout.bodies());
+    // A key answers only for messages published since their topic was made: the topic is older.
+    await env.DB.prepare("update topics set created_at = ? where name = ?")
+      .bind(Date.now() - 2 * DAY, topic)
       .run();
+    const publishedAgo = (ms: number) =>
+      env.DB.prepare("update messages set published_at = ? where id = ?")
+        .bind(Date.now() - ms, id)
+        .run();
+
+    await publishedAgo(DAY - 60_000);
+    const inside = await publish(topic, { body: 1 }, { idempotencyKey: "stale" });
+    expect(await expectJson(inside.res, 202, PublishResult)).toEqual({
+      id,
+      topic,
+      duplicate: true,
+    });
+
+    await publishedAgo(DAY + 1000);
     const later = await publish(topic, { body: 2 }, { idempotencyKey: "stale" });
     const result = await expectJson(later.res, 202, PublishResult);
     expect(result.duplicate).toBe(false);
     expect(result.id).not.toBe(id);
     expect(later.fanout.calls).toHaveLength(1);
+  });
+});
+
+describe("idempotency across a topic deleted and made anew", () => {
+  it("frees the deleted topic's keys for the new topic of the same name", async () => {
+    const topic = await topicWithSubscribers(1);
+    const old = await publish(topic, { body: 1 }, { idempotencyKey: "k" });
+    const { id } = await expectJson(old.res, 202, PublishResult);
+    await fanOut(old.fanout.bodies());
+    expect((await call("DELETE", `/v1/topics/${topic}`)).status).toBe(204);
+    await seedTopic({ name: topic });
+    await insertSubscribers(topic, 1);
+
+    const same = await publish(topic, { body: 1 }, { idempotencyKey: "k" });
+    const fresh = await expectJson(same.res, 202, PublishResult);
+    expect(fresh).toMatchObject({ topic, duplicate: false });
+    expect(fresh.id).not.toBe(id);
+    expect(FanoutTaskSchema.parse(same.fanout.bodies()[0]).messageId).toBe(fresh.id);
+
+    // The new topic's own claim of the key answers from then on, the old message aside.
+    const other = await publish(topic, { body: 2 }, { idempotencyKey: "k" });
+    await expectProblem(other.res, 409, "conflict");
   });
 });
 
@@ -530,9 +577,8 @@ describe("publishing when storage or the queue fails", () => {
       });
       await expectProblem(res, 503, "unavailable");
       expect(await rowsOf("messages", topic)).toEqual([]);
-      expect(await rowsOf("idempotency_keys", topic)).toEqual([]);
 
-      // The key is free again, so the publisher's retry goes through as a new message.
+      // The key went with its message: it is free again, so the publisher's retry goes through as a new message.
       fanout.failWith(undefined);
       const retried = await call("POST", `/v1/topics/${topic}/messages${endpoint}`, {
         ...request,
@@ -556,6 +602,5 @@ describe("publishing when storage or the queue fails", () => {
     await expectProblem(res, 429, "rate_limited");
     expect(Number(retryAfter)).toBeGreaterThan(0);
     expect(await rowsOf("messages", topic)).toEqual([]);
-    expect(await rowsOf("idempotency_keys", topic)).toEqual([]);
   });
 });

@@ -204,9 +204,12 @@ export function countingD1(
   };
 }
 
-/** Rows of a table for one topic, read straight from D1. */
+/**
+ * Rows of a table for one topic, read straight from D1. A message's idempotency key is on its row
+ * (`idempotency_key`), so "no message row" also means "no key claimed".
+ */
 export async function rowsOf(
-  table: "messages" | "idempotency_keys" | "dead_letters",
+  table: "messages" | "dead_letters",
   topic: string,
 ): Promise<Record<string, unknown>[]> {
   const { results } = await env.DB.prepare(`select * from ${table} where topic = ?`)
@@ -250,13 +253,14 @@ export async function insertSubscribers(
     secret: generateSecret(),
     previousSecret: null,
     previousSecretExpiresAt: null,
+    deactivatedAt: null,
     version: 1,
     createdAt: now,
     updatedAt: now,
     ...fields,
   }));
   const db = openDatabase(env.DB);
-  // Five rows of 19 columns stay under D1's 100 bound parameters per statement.
+  // Five rows of 20 columns stay under D1's 100 bound parameters per statement.
   const [first, ...rest] = chunk(rows, 5).map((part) => db.insert(subscribers).values(part));
   if (first) await db.batch([first, ...rest]);
   return rows;
