@@ -6,15 +6,17 @@
  * 2. publish latency against `GET /healthz` on the same local Worker;
  * 3. publish latency with 1 against 1,000 subscribers on the topic;
  * 4. end-to-end deliveries per second against a Worker that only moves queue messages to `fetch`;
- * 5. fan-out of one message to 10,000 subscribers, and the queue operations it took.
+ * 5. fan-out of one message to 10,000 subscribers, and the queue operations it took;
+ * 6. what one delivery costs over its whole life at list prices, per workload (bench/cost/).
  *
  * Everything runs on loopback, in the runtime `wrangler dev` uses, with bounded request counts, and
  * is stopped at the end. `--quick` runs each part with small counts, to check that it works;
  * `--only=latency,fanout` runs only the named parts (filter, latency, subscribers, throughput,
- * fanout).
+ * fanout, cost).
  */
 import { spawn } from "node:child_process";
 import { projectRoot, startLocalWorker } from "../test/node/local-worker";
+import { measureLifetimeCost } from "./cost/part";
 import {
   batchSize,
   costFor,
@@ -39,7 +41,9 @@ const only = process.argv
   .find((arg) => arg.startsWith("--only="))
   ?.slice("--only=".length)
   .split(",");
-const PARTS = ["filter", "latency", "subscribers", "throughput", "fanout"] as const;
+const PARTS = ["filter", "latency", "subscribers", "throughput", "fanout", "cost"] as const;
+/** The parts measured on the broker as it is; the cost part starts its own wrapper around it. */
+const BROKER_PARTS = ["latency", "subscribers", "throughput", "fanout"] as const;
 const unknown = only?.filter((part) => !(PARTS as readonly string[]).includes(part)) ?? [];
 if (unknown.length > 0) throw new Error(`unknown part ${unknown.join(", ")}; parts: ${PARTS}`);
 const runs = (part: (typeof PARTS)[number]) => only === undefined || only.includes(part);
@@ -92,15 +96,25 @@ async function main(): Promise<number> {
   const queueLog = tapQueueLog();
   let broker: BenchBroker | undefined;
   try {
-    broker = await startBenchBroker({
-      topic: FANOUT_TOPIC,
-      subscribers: settings.fanoutSubscribers,
-      url: `${sink.url}/${FANOUT_CHANNEL}`,
-    });
-    if (runs("latency")) await publishLatency(broker, sink);
-    if (runs("subscribers")) await subscriberCount(broker, sink, queueLog);
-    if (runs("throughput")) await throughput(broker, sink, queueLog);
-    if (runs("fanout")) await fanoutAndCost(broker, sink, queueLog);
+    if (BROKER_PARTS.some(runs)) {
+      broker = await startBenchBroker({
+        topic: FANOUT_TOPIC,
+        subscribers: settings.fanoutSubscribers,
+        url: `${sink.url}/${FANOUT_CHANNEL}`,
+      });
+      if (runs("latency")) await publishLatency(broker, sink);
+      if (runs("subscribers")) await subscriberCount(broker, sink, queueLog);
+      if (runs("throughput")) await throughput(broker, sink, queueLog);
+      if (runs("fanout")) await fanoutAndCost(broker, sink, queueLog);
+      // Its queues have the names the cost part's Worker uses: one local runtime at a time.
+      const started = broker;
+      broker = undefined;
+      await started.dispose();
+    }
+    if (runs("cost")) {
+      heading("6. Lifetime cost of a delivery at list prices");
+      await measureLifetimeCost({ quick, sink, queueLog, line });
+    }
   } finally {
     await broker?.dispose();
     queueLog.stop();
