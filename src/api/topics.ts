@@ -1,6 +1,13 @@
-/** /v1/topics: create, list, read and delete topics. */
+/** /v1/topics: create, list, read, change and delete topics. */
 import { createRoute } from "@hono/zod-openapi";
-import { deleteTopic, findTopic, insertTopic, listTopics, type TopicRecord } from "../db/topics";
+import {
+  deleteTopic,
+  findTopic,
+  insertTopic,
+  listTopics,
+  type TopicRecord,
+  updateTopic,
+} from "../db/topics";
 import { requireAccess } from "./auth";
 import { createRouter } from "./context";
 import { jsonBody } from "./json-body";
@@ -8,7 +15,14 @@ import { decodeCursor, page } from "./pagination";
 import { ApiError } from "./problem";
 import { adminSecurity, commonErrors, conflictError } from "./responses";
 import { PageQuery } from "./schemas/common";
-import { Topic, TopicInput, TopicList, TopicParams } from "./schemas/topics";
+import {
+  RECORDING_DEFAULT,
+  Topic,
+  TopicInput,
+  TopicList,
+  TopicParams,
+  TopicPatch,
+} from "./schemas/topics";
 
 const admin = requireAccess("admin");
 const tags = ["Topics"];
@@ -18,6 +32,7 @@ export function topicView(record: TopicRecord): Topic {
   return {
     name: record.name,
     description: record.description,
+    recording: record.recording,
     subscriberCount: record.subscriberCount,
     createdAt: new Date(record.createdAt).toISOString(),
   };
@@ -46,6 +61,7 @@ export const topicsApi = createRouter()
       const topic = {
         name: input.name,
         description: input.description ?? null,
+        recording: input.recording ?? RECORDING_DEFAULT,
         createdAt: Date.now(),
       };
       if (!(await insertTopic(c.get("db"), topic))) {
@@ -95,6 +111,33 @@ export const topicsApi = createRouter()
     async (c) => {
       const { topic } = c.req.valid("param");
       const record = await findTopic(c.get("db"), topic);
+      if (!record) throw topicNotFound(topic);
+      return c.json(topicView(record), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "patch",
+      path: "/topics/{topic}",
+      tags,
+      summary: "Change a topic; a new recording applies to messages published after it",
+      security: adminSecurity,
+      middleware: [admin, jsonBody()] as const,
+      request: {
+        params: TopicParams,
+        body: { content: { "application/json": { schema: TopicPatch } }, required: true },
+      },
+      responses: {
+        200: {
+          description: "The updated topic",
+          content: { "application/json": { schema: Topic } },
+        },
+        ...commonErrors,
+      },
+    }),
+    async (c) => {
+      const { topic } = c.req.valid("param");
+      const record = await updateTopic(c.get("db"), topic, c.req.valid("json"));
       if (!record) throw topicNotFound(topic);
       return c.json(topicView(record), 200);
     },

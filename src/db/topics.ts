@@ -1,13 +1,21 @@
 /** Queries on topics. Each answers in one D1 round trip. */
 import { asc, eq, gt, sql } from "drizzle-orm";
 import type { Database } from "./client";
-import { subscribers, topics } from "./schema";
+import { type RecordingMode, subscribers, topics } from "./schema";
 
+/** A topic with the count of its subscribers, as every read answers it. */
 export interface TopicRecord {
   name: string;
   description: string | null;
+  recording: RecordingMode;
   createdAt: number;
   subscriberCount: number;
+}
+
+/** The settings a topic can change after it is created; absent ones stay as they are. */
+export interface TopicChanges {
+  description?: string | null | undefined;
+  recording?: RecordingMode | undefined;
 }
 
 const subscriberCount = sql<number>`(select count(*) from ${subscribers} where ${subscribers.topic} = ${topics.name})`;
@@ -15,6 +23,7 @@ const subscriberCount = sql<number>`(select count(*) from ${subscribers} where $
 const topicColumns = {
   name: topics.name,
   description: topics.description,
+  recording: topics.recording,
   createdAt: topics.createdAt,
   subscriberCount,
 };
@@ -22,7 +31,7 @@ const topicColumns = {
 /** Creates a topic; false when the name is taken. */
 export async function insertTopic(
   db: Database,
-  topic: { name: string; description: string | null; createdAt: number },
+  topic: { name: string; description: string | null; recording: RecordingMode; createdAt: number },
 ): Promise<boolean> {
   const inserted = await db
     .insert(topics)
@@ -32,8 +41,28 @@ export async function insertTopic(
   return inserted.length === 1;
 }
 
+/** A topic by name, with its subscriber count. */
 export async function findTopic(db: Database, name: string): Promise<TopicRecord | undefined> {
   const [row] = await db.select(topicColumns).from(topics).where(eq(topics.name, name)).limit(1);
+  return row;
+}
+
+/**
+ * Applies `changes` to a topic and answers it as it now is, in one statement; undefined when there
+ * is no such topic. No change at all is a read, since an UPDATE must set something.
+ */
+export async function updateTopic(
+  db: Database,
+  name: string,
+  changes: TopicChanges,
+): Promise<TopicRecord | undefined> {
+  // drizzle leaves undefined values out of the SET, and refuses a SET with nothing in it.
+  if (Object.values(changes).every((value) => value === undefined)) return findTopic(db, name);
+  const [row] = await db
+    .update(topics)
+    .set(changes)
+    .where(eq(topics.name, name))
+    .returning(topicColumns);
   return row;
 }
 

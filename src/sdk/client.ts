@@ -52,7 +52,7 @@ const DEFAULT_RETRIES = 3;
  * const { id } = await sb.publish("orders.created", { body: { orderId: 42 } });
  */
 export class Switchboard {
-  /** Create, list, read and delete topics. */
+  /** Create, list, read, change and delete topics. */
   readonly topics: Topics;
   /** Add, list, read, change and remove a topic's subscribers, and rotate their secrets. */
   readonly subscribers: Subscribers;

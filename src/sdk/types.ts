@@ -13,9 +13,19 @@ import type * as messages from "../api/schemas/messages";
 import type * as subscribers from "../api/schemas/subscribers";
 import type * as topics from "../api/schemas/topics";
 
-/** `{ name, description? }`, the body of `topics.create`. */
+/**
+ * What the broker records of a topic's messages. `"full"` (the default): every message and
+ * delivery can be read back with `messages.get`. `"failures"`: only deliveries that needed a retry
+ * and dead letters are recorded, with per-minute counts, so a message delivered at its first
+ * attempt leaves no record (`messages.get` answers `not_found`). A change applies to messages
+ * published after it.
+ */
+export type RecordingMode = z.output<typeof topics.RecordingMode>;
+/** `{ name, description?, recording? }`, the body of `topics.create`. */
 export type TopicInput = z.input<typeof topics.TopicInput>;
-/** `{ name, description, subscriberCount, createdAt }`. */
+/** `{ description?, recording? }`, the body of `topics.update`; `description: null` clears it. */
+export type TopicPatch = z.input<typeof topics.TopicPatch>;
+/** `{ name, description, recording, subscriberCount, createdAt }`. */
 export type Topic = z.output<typeof topics.Topic>;
 /** One page of topics: `{ topics, nextCursor }`. */
 export type TopicList = z.output<typeof topics.TopicList>;

@@ -17,6 +17,7 @@ const MANAGEMENT_ROUTES: [method: string, path: string, json?: unknown][] = [
   ["POST", "/v1/topics", { name: "created-by-a-refused-caller" }],
   ["GET", "/v1/topics"],
   ["GET", "/v1/topics/{topic}"],
+  ["PATCH", "/v1/topics/{topic}", { recording: "failures", description: "changed" }],
   ["DELETE", "/v1/topics/{topic}"],
   ["POST", "/v1/topics/{topic}/subscribers", { url: "https://hooks.example.com/refused" }],
   ["GET", "/v1/topics/{topic}/subscribers"],
@@ -71,7 +72,7 @@ describe("refused callers", () => {
     const current = await readSubscriber(subscriber.id);
     expect(current).toEqual(subscriber);
     const stored = await expectJson(await call("GET", `/v1/topics/${topic}`), 200, Topic);
-    expect(stored.subscriberCount).toBe(1);
+    expect(stored).toMatchObject({ subscriberCount: 1, description: null, recording: "full" });
     await expectProblem(
       await call("GET", "/v1/topics/created-by-a-refused-caller"),
       404,

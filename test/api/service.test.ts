@@ -16,6 +16,7 @@ const MANAGEMENT_OPERATIONS = [
   ["post", "/v1/topics"],
   ["get", "/v1/topics"],
   ["get", "/v1/topics/{topic}"],
+  ["patch", "/v1/topics/{topic}"],
   ["delete", "/v1/topics/{topic}"],
   ["post", "/v1/topics/{topic}/subscribers"],
   ["get", "/v1/topics/{topic}/subscribers"],
@@ -59,6 +60,14 @@ describe("GET /openapi.json", () => {
     for (const scheme of schemes) expect(scheme).toMatchObject({ type: "http", scheme: "bearer" });
   });
 
+  it("documents the recording modes and what each keeps", async () => {
+    const doc = OpenApiDocument.parse(await (await call("GET", "/openapi.json")).json());
+    expect(doc.components.schemas.RecordingMode).toMatchObject({
+      enum: ["full", "failures"],
+      description: expect.stringContaining("GET /v1/messages/{id} answers 404"),
+    });
+  });
+
   it("documents the problem shape that errors use", async () => {
     const doc = OpenApiDocument.parse(await (await call("GET", "/openapi.json")).json());
     expect(doc.components.schemas).toHaveProperty("Problem");
@@ -85,8 +94,10 @@ describe("routing", () => {
 
   it.each([
     ["PUT", "/v1/topics", ["GET", "POST"]],
+    ["PATCH", "/v1/topics", ["GET", "POST"]],
     ["DELETE", "/v1/topics", ["GET", "POST"]],
-    ["POST", "/v1/topics/some-topic", ["DELETE", "GET"]],
+    ["POST", "/v1/topics/some-topic", ["DELETE", "GET", "PATCH"]],
+    ["PUT", "/v1/topics/some-topic", ["DELETE", "GET", "PATCH"]],
     ["PUT", "/v1/topics/some-topic/subscribers", ["GET", "POST"]],
     ["PUT", "/v1/subscribers/sub_x", ["DELETE", "GET", "PATCH"]],
     ["POST", "/v1/subscribers/sub_x", ["DELETE", "GET", "PATCH"]],

@@ -13,6 +13,7 @@ import { delimiter, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Topic } from "../../src/api/schemas/topics";
 import type * as Webhook from "../../src/sdk/webhook";
 import { type LocalBroker, startBroker } from "../node/broker";
 import { OLDEST_NODE, oldestNode, oldestNodeUnavailable } from "../node/oldest-node";
@@ -130,6 +131,7 @@ const COMMANDS = [
   "topics create",
   "topics list",
   "topics show",
+  "topics update",
   "topics delete",
   "subscribers add",
   "subscribers list",
@@ -175,6 +177,10 @@ describe("help", () => {
     [["topics", "create", "a", "b"], /Unexpected argument "b"/],
     [["publish", "t", "--body", "{nope"], /not valid JSON/],
     [["subscribers", "add", "t"], /needs --url/],
+    [["topics", "create", "t", "--recording", "some"], /--recording must be one of full, failures/],
+    [["topics", "update", "t", "--recording", "none"], /--recording must be one of full, failures/],
+    [["topics", "update", "t"], /Give at least one setting to change/],
+    [["topics", "update", "--recording", "full"], /topics update needs <name>/],
     [
       ["subscribers", "add", "t", "--url", "https://x.test", "--max-attempts", "many"],
       /whole number/,
@@ -233,9 +239,9 @@ describe("from a topic to a delivered message", () => {
 
     const listed = await run(["topics", "list"]);
     expect(listed.code).toBe(0);
-    expect(listed.stdout).toMatch(/^NAME\s+SUBSCRIBERS\s+CREATED\s+DESCRIPTION/);
+    expect(listed.stdout).toMatch(/^NAME\s+SUBSCRIBERS\s+RECORDING\s+CREATED\s+DESCRIPTION/);
     expect(listed.stdout).toMatch(
-      new RegExp(`${topic.replace(".", "\\.")}\\s+1\\s+\\S+\\s+New orders`),
+      new RegExp(`${topic.replace(".", "\\.")}\\s+1\\s+full\\s+\\S+\\s+New orders`),
     );
 
     const published = await json<{ id: string; duplicate: boolean }>([
@@ -343,6 +349,39 @@ describe("raw publish from stdin", () => {
     const input = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"n":1}')]);
     const published = await json<{ id: string }>(["publish", topic], { input });
     expect((await deliveryOf(published.id))?.body).toBe('{"n":1}');
+  });
+});
+
+describe("topic settings", () => {
+  it("creates a topic that records only failures, and shows it", async () => {
+    const topic = topicName("failures");
+    const created = Topic.parse(await json(["topics", "create", topic, "--recording", "failures"]));
+    expect(created).toMatchObject({ name: topic, recording: "failures" });
+    const shown = await run(["topics", "show", topic]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^Recording:\s+failures$/m);
+    const listed = await run(["topics", "list"]);
+    expect(listed.stdout).toMatch(new RegExp(`${topic.replace(".", "\\.")}\\s+0\\s+failures\\s`));
+  });
+
+  it("updates the recording and the description, leaving what is not given", async () => {
+    const topic = topicName("updated");
+    await run(["topics", "create", topic, "--description", "Clicks"]);
+    const updated = Topic.parse(await json(["topics", "update", topic, "--recording", "FAILURES"]));
+    expect(updated).toMatchObject({ recording: "failures", description: "Clicks" });
+    const described = await run(["topics", "update", topic, "--description", "All clicks"]);
+    expect(described.code, described.stderr).toBe(0);
+    expect(described.stdout).toMatch(/^Description:\s+All clicks$/m);
+    expect(described.stdout).toMatch(/^Recording:\s+failures$/m);
+    const back = Topic.parse(await json(["topics", "update", topic, "--recording", "full"]));
+    expect(back.recording).toBe("full");
+  });
+
+  it("exits 1 when the topic to update does not exist", async () => {
+    const result = await run(["topics", "update", "cli.never-created", "--recording", "full"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("Topic cli.never-created does not exist");
+    expect(result.stderr).toContain("not_found, HTTP 404");
   });
 });
 
@@ -504,7 +543,7 @@ describe("the built file", () => {
   });
 
   it.skipIf(oldestNodeUnavailable)(
-    `runs on Node ${OLDEST_NODE}, the oldest the README names`,
+    `runs on Node ${OLDEST_NODE}, the oldest docs/sdk.md names`,
     async () => {
       const node = await oldestNode();
       const topic = topicName("oldest-node");

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { Topic } from "../../src/api/schemas/topics";
 import { uniqueName } from "../harness";
 import { adminClient, expectSwitchboardError, recording } from "./support";
 
@@ -7,11 +8,69 @@ describe("sb.topics", () => {
     const sb = adminClient();
     const name = uniqueName("orders");
     const created = await sb.topics.create({ name, description: "New orders" });
-    expect(created).toMatchObject({ name, description: "New orders", subscriberCount: 0 });
+    expect(Topic.parse(created)).toMatchObject({
+      name,
+      description: "New orders",
+      recording: "full",
+      subscriberCount: 0,
+    });
     expect(await sb.topics.get(name)).toEqual(created);
 
     await expect(sb.topics.delete(name)).resolves.toBeUndefined();
     await expectSwitchboardError(sb.topics.get(name), { status: 404, code: "not_found" });
+  });
+
+  it("creates a topic that records only failures", async () => {
+    const sb = adminClient();
+    const name = uniqueName("clicks");
+    const created = Topic.parse(await sb.topics.create({ name, recording: "failures" }));
+    expect(created).toMatchObject({ name, description: null, recording: "failures" });
+    expect(await sb.topics.get(name)).toEqual(created);
+  });
+
+  it("updates the settings given with PATCH, and leaves the others", async () => {
+    const { fetch, sent } = recording();
+    const sb = adminClient({ fetch });
+    const name = uniqueName("updated");
+    const created = await sb.topics.create({ name, description: "kept" });
+
+    const updated = Topic.parse(await sb.topics.update(name, { recording: "failures" }));
+    expect(updated).toEqual({ ...created, recording: "failures" });
+    expect(sent.at(-1)).toMatchObject({ method: "PATCH", body: '{"recording":"failures"}' });
+    expect(sent.at(-1)?.url.pathname).toBe(`/v1/topics/${name}`);
+
+    const cleared = await sb.topics.update(name, { description: null });
+    expect(cleared).toEqual({ ...updated, description: null });
+    expect(await sb.topics.update(name, {})).toEqual(cleared);
+    expect(await sb.topics.get(name)).toEqual(cleared);
+  });
+
+  it("answers not_found for an update of an unknown topic", async () => {
+    const name = uniqueName("missing");
+    const error = await expectSwitchboardError(
+      adminClient().topics.update(name, { recording: "full" }),
+      { status: 404, code: "not_found" },
+    );
+    expect(error.detail).toBe(`Topic ${name} does not exist`);
+  });
+
+  it("maps an unknown recording to validation_failed on create and update", async () => {
+    const sb = adminClient();
+    const name = uniqueName("bad-recording");
+    const created = await sb.topics.create({ name });
+    for (const call of [
+      // @ts-expect-error: not a recording mode
+      () => sb.topics.create({ name: uniqueName(), recording: "everything" }),
+      // @ts-expect-error: not a recording mode
+      () => sb.topics.update(name, { recording: "everything" }),
+    ]) {
+      const error = await expectSwitchboardError(call(), {
+        status: 400,
+        code: "validation_failed",
+      });
+      expect(error.errors.map((field) => field.path)).toEqual(["recording"]);
+    }
+    expect(await sb.topics.get(name)).toEqual(created);
   });
 
   it("answers conflict for a name that is taken", async () => {

@@ -1,16 +1,18 @@
 import { eachItem } from "../pagination";
 import { type CallOptions, pathSegment, type SendRequest } from "../request";
-import type { PageParams, Topic, TopicInput, TopicList } from "../types";
+import type { PageParams, Topic, TopicInput, TopicList, TopicPatch } from "../types";
 
-/** `sb.topics`: create, list, read and delete topics. Admin token. */
+/** `sb.topics`: create, list, read, change and delete topics. Admin token. */
 export function topicsResource(request: SendRequest) {
   const list = (params: PageParams = {}, options?: CallOptions): Promise<TopicList> =>
     request({ method: "GET", path: "/v1/topics", query: params, idempotent: true, options });
   return {
     /**
-     * Creates a topic; `conflict` if the name is taken.
+     * Creates a topic; `conflict` if the name is taken. `recording` is `"full"` unless given
+     * (see `RecordingMode`).
      *
      * @example await sb.topics.create({ name: "orders.created", description: "New orders" });
+     * @example await sb.topics.create({ name: "clicks", recording: "failures" });
      */
     create(input: TopicInput, options?: CallOptions): Promise<Topic> {
       return request({
@@ -49,6 +51,23 @@ export function topicsResource(request: SendRequest) {
     /** A topic by name; `not_found` if there is none. */
     get(name: string, options?: CallOptions): Promise<Topic> {
       return request({ method: "GET", path: topicPath(name), idempotent: true, options });
+    },
+
+    /**
+     * Changes a topic's `description` (`null` clears it) or `recording`; settings left out stay
+     * as they are. A new recording applies to messages published after it. `not_found` if there
+     * is no such topic.
+     *
+     * @example await sb.topics.update("clicks", { recording: "failures" });
+     */
+    update(name: string, patch: TopicPatch, options?: CallOptions): Promise<Topic> {
+      return request({
+        method: "PATCH",
+        path: topicPath(name),
+        json: patch,
+        idempotent: true,
+        options,
+      });
     },
 
     /** Deletes a topic with its subscribers; their pending deliveries stop. */
