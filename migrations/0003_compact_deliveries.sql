@@ -46,6 +46,7 @@ CREATE TABLE `deliveries_new` (
 	`last_attempt_at` integer,
 	`next_attempt_at` integer,
 	`created_at` integer NOT NULL,
+	`topic` text,
 	PRIMARY KEY(`message_id`, `subscriber_id`)
 ) WITHOUT ROWID;
 --> statement-breakpoint
@@ -69,6 +70,7 @@ CREATE TABLE `idempotency_claims` (
 	`message_id` text NOT NULL,
 	`payload_hash` text NOT NULL,
 	`created_at` integer NOT NULL,
+	`adopted` integer DEFAULT false NOT NULL,
 	PRIMARY KEY(`day`, `topic`, `key`)
 ) WITHOUT ROWID;
 --> statement-breakpoint

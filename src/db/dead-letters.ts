@@ -103,7 +103,7 @@ export async function storeReplayPayloads(
  */
 export async function markReplayed(
   db: Database,
-  rows: readonly { id: string; messageId: string; subscriberId: string }[],
+  rows: readonly { id: string; messageId: string; subscriberId: string; topic: string }[],
   now: number,
 ): Promise<void> {
   const statements: BatchItem<"sqlite">[] = chunk(rows, 90).map((part) =>
@@ -125,6 +125,7 @@ export async function markReplayed(
           attempts: 0,
           nextAttemptAt: now,
           createdAt: now,
+          topic: row.topic,
         })
         .onConflictDoUpdate({
           target: [deliveries.messageId, deliveries.subscriberId],

@@ -152,6 +152,8 @@ function subscriberFromRow(row: StoredSubscriber): SubscriberRow {
 export interface DeliveryOutcome {
   messageId: string;
   subscriberId: string;
+  /** Its message's topic, kept on a row it creates (absent where it is not known). */
+  topic?: string;
   state: DeliveryState;
   attempts: number;
   lastStatus: number | null;
@@ -200,13 +202,13 @@ const CANCELLED_MEANWHILE = `o.value ->> 'state' IN ('dead', 'retrying') AND NOT
   SELECT 1 FROM subscribers AS s WHERE s.id = o.value ->> 'subscriberId' AND s.active = 1
     AND (s.deactivated_at IS NULL OR s.deactivated_at < coalesce(o.value ->> 'openedAt', ?2)))`;
 const UPSERT_OUTCOMES = `INSERT INTO deliveries (message_id, subscriber_id, state, attempts,
-  last_status, last_error, last_attempt_at, next_attempt_at, created_at)
+  last_status, last_error, last_attempt_at, next_attempt_at, created_at, topic)
 SELECT o.value ->> 'messageId', o.value ->> 'subscriberId',
   CASE WHEN ${CANCELLED_MEANWHILE} THEN 'cancelled' ELSE o.value ->> 'state' END,
   o.value ->> 'attempts', o.value ->> 'lastStatus', o.value ->> 'lastError',
   o.value ->> 'lastAttemptAt',
   CASE WHEN ${CANCELLED_MEANWHILE} THEN NULL ELSE o.value ->> 'nextAttemptAt' END,
-  coalesce(o.value ->> 'openedAt', ?2)
+  coalesce(o.value ->> 'openedAt', ?2), o.value ->> 'topic'
 FROM json_each(?1) AS o
 WHERE true
 ON CONFLICT (message_id, subscriber_id) DO UPDATE SET
@@ -218,7 +220,8 @@ ON CONFLICT (message_id, subscriber_id) DO UPDATE SET
     WHEN excluded.state = 'cancelled' THEN coalesce(deliveries.last_error, excluded.last_error)
     ELSE coalesce(excluded.last_error, deliveries.last_error) END,
   last_attempt_at = coalesce(excluded.last_attempt_at, deliveries.last_attempt_at),
-  next_attempt_at = excluded.next_attempt_at
+  next_attempt_at = excluded.next_attempt_at,
+  topic = coalesce(deliveries.topic, excluded.topic)
 WHERE deliveries.state NOT IN ('delivered', 'cancelled')`;
 
 // Only if the upsert above left the delivery dead: one cancelled meanwhile (its subscriber deleted

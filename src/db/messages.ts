@@ -15,13 +15,14 @@ const MESSAGE = `SELECT id, topic, state, matched, filtered, published_at AS pub
 FROM messages WHERE id = ?1`;
 const ROWS = `SELECT message_id AS messageId, subscriber_id AS subscriberId, state, attempts,
   last_status AS lastStatus, last_error AS lastError, last_attempt_at AS lastAttemptAt,
-  next_attempt_at AS nextAttemptAt, created_at AS createdAt
+  next_attempt_at AS nextAttemptAt, created_at AS createdAt, topic
 FROM deliveries WHERE message_id = ?1`;
 /**
  * The topic of a message without a row (one whose topic records failures only) that has
  * deliveries recorded: its subscribers', else its dead letters'.
  */
 const TOPIC_OF_ROWS = `SELECT coalesce(
+  (SELECT topic FROM deliveries WHERE message_id = ?1 AND topic IS NOT NULL LIMIT 1),
   (SELECT s.topic FROM deliveries AS d JOIN subscribers AS s ON s.id = d.subscriber_id
     WHERE d.message_id = ?1 LIMIT 1),
   (SELECT topic FROM dead_letters WHERE message_id = ?1 LIMIT 1)) AS topic`;
@@ -60,6 +61,7 @@ export async function findMessageStatus(
       ...entry,
       lastError: null,
       createdAt: openedAt ?? message.publishedAt,
+      topic: message.topic,
     });
   }
   for (const delivery of rowsOf<DeliveryRow>(rowResult)) {

@@ -126,7 +126,8 @@ ON CONFLICT (day, topic, key) DO UPDATE SET
   message_id = excluded.message_id, payload_hash = excluded.payload_hash, created_at = excluded.created_at`;
 
 // A message goes in only if its topic exists, and on a topic that records failures only only if
-// its content is stored; when it has a key, only if the key is its own (the publish deduplicates
+// its content is stored (a row that holds the content alone, so it reads as dispatched: nothing of
+// its fan-out is recorded); when it has a key, only if the key is its own (the publish deduplicates
 // keys within a request first, and the statement's reads do not see its own rows). One fanned out
 // inline has its counts and its deliveries' record at once, and stays queued until its first
 // outcome is recorded (src/db/deliveries.ts), so that a retried publish whose send failed queues
@@ -135,7 +136,8 @@ ON CONFLICT (day, topic, key) DO UPDATE SET
 const INSERT_MESSAGES = `INSERT INTO messages (id, topic, state, matched, filtered, payload,
   published_at, available_at, idempotency_key, payload_hash, opened_at, delivery_record)
 SELECT m.value ->> 'id', ?1,
-  CASE WHEN ${INLINE_MESSAGE} AND ${ACTIVE_COUNT} = 0 THEN 'dispatched' ELSE 'queued' END,
+  CASE WHEN ${LEAN} OR (${INLINE_MESSAGE} AND ${ACTIVE_COUNT} = 0) THEN 'dispatched'
+    ELSE 'queued' END,
   CASE WHEN ${INLINE_MESSAGE} THEN ${ACTIVE_COUNT} END,
   CASE WHEN ${INLINE_MESSAGE} THEN 0 END,
   NULL, ${NOT_BEFORE_TOPIC("m.value ->> 'publishedAt'")}, m.value ->> 'availableAt',
@@ -163,13 +165,20 @@ HAVING ${INLINE_TOPIC}`;
 // leaves the message (see FORGET_MESSAGES), which stays queued for the duplicate's task or a
 // further retry to fan out. Marked in the duplicate's own transaction, so that it is either before
 // the rollback (which then keeps the message) or after it (when the key is free and taken anew).
-// A claim of a topic that records failures only needs no mark: a duplicate always queues its
-// message again (see src/publish/publish.ts).
+// A claim of a topic that records failures only is marked the same way, with the row that holds its
+// message's content if it has one.
+const ADOPTED_CLAIMS = `SELECT c.day, c.topic, c.key, c.message_id
+  FROM json_each(?2) AS m
+  CROSS JOIN idempotency_claims AS c ON ${CLAIM_HELD}
+  WHERE c.message_id <> m.value ->> 'id' AND c.payload_hash = m.value ->> 'hash'`;
 const ADOPT_OWNERS = `UPDATE messages SET adopted = 1
 WHERE adopted = 0 AND id IN (SELECT k.id
   FROM json_each(?2) AS m
   CROSS JOIN messages AS k ON ${KEY_HELD}
-  WHERE k.id <> m.value ->> 'id' AND k.payload_hash = m.value ->> 'hash')`;
+  WHERE k.id <> m.value ->> 'id' AND k.payload_hash = m.value ->> 'hash'
+  UNION ALL SELECT message_id FROM (${ADOPTED_CLAIMS}))`;
+const ADOPT_CLAIMS = `UPDATE idempotency_claims SET adopted = 1
+WHERE adopted = 0 AND (day, topic, key) IN (SELECT day, topic, key FROM (${ADOPTED_CLAIMS}))`;
 
 // Large content is bound on its own: a JSON list of several would approach D1's 2 MB per value.
 const STORE_PAYLOAD = "UPDATE messages SET payload = ?2 WHERE id = ?1";
@@ -222,7 +231,9 @@ export async function recordMessages(
     d1.prepare(sql).bind(...params.slice(0, highest));
   const statements = [
     statement(TOPIC, 1),
-    ...(keyed ? [statement(CLAIM_KEYS, 6), statement(ADOPT_OWNERS, 4)] : []),
+    ...(keyed
+      ? [statement(CLAIM_KEYS, 6), statement(ADOPT_OWNERS, 6), statement(ADOPT_CLAIMS, 6)]
+      : []),
     statement(INSERT_MESSAGES, 6),
     ...batch.flatMap((message) =>
       message.storedPayload === null
@@ -257,7 +268,7 @@ const FORGET_MESSAGES =
 // ?1 JSON: [{ id, key }], ?2 topic, ?3 the day the claims were made.
 const FORGET_CLAIMS = `DELETE FROM idempotency_claims
 WHERE (day, topic, key) IN (SELECT ?3, ?2, c.value ->> 'key' FROM json_each(?1) AS c)
-  AND message_id IN (SELECT c.value ->> 'id' FROM json_each(?1) AS c)`;
+  AND message_id IN (SELECT c.value ->> 'id' FROM json_each(?1) AS c) AND adopted = 0`;
 
 /**
  * Undoes `recordMessages` for messages that could not be queued, so that a failed publish leaves

@@ -134,6 +134,11 @@ export const deliveries = sqliteTable(
     nextAttemptAt: integer("next_attempt_at"),
     /** When it was opened, or reopened by a replay: a subscriber deactivated since cancels it. */
     createdAt: integer("created_at").notNull(),
+    /**
+     * Its message's topic, which tells it when the message has no row (its topic records failures
+     * only); null in rows from before it was kept.
+     */
+    topic: text("topic"),
   },
   (t) => [
     // The primary key serves GET /v1/messages/{id} (all deliveries of a message), the consumer's
@@ -186,6 +191,11 @@ export const idempotencyClaims = sqliteTable(
     /** SHA-256 of the whole message as published, to tell a retry from a reused key. */
     payloadHash: text("payload_hash").notNull(),
     createdAt: integer("created_at").notNull(),
+    /**
+     * Set when a repeated publish answered for the claim's message: the rollback of the message's
+     * own publish then leaves the claim (and the message's row, if it has one), as for `messages`.
+     */
+    adopted: integer("adopted", { mode: "boolean" }).notNull().default(false),
   },
   (t) => [primaryKey({ columns: [t.day, t.topic, t.key] })],
 );

@@ -42,7 +42,7 @@ const recordRetrySeconds = (attempts: number) =>
 export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const records: { message: Message<unknown>; record: DeadRecord }[] = [];
   const settled: { message: Message<unknown>; record: SettledRecord }[] = [];
-  const exhausted: { message: Message<unknown>; task: DeliveryTask }[] = [];
+  const exhausted: { message: Message<unknown>; task: DeliveryTask; bundled?: boolean }[] = [];
 
   for (const message of batch.messages) {
     const dead = DeadRecordSchema.safeParse(message.body);
@@ -62,7 +62,7 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: E
     }
     const bundle = DeliveryBundleSchema.safeParse(message.body);
     if (bundle.success) {
-      for (const task of unbundle(bundle.data)) exhausted.push({ message, task });
+      for (const task of unbundle(bundle.data)) exhausted.push({ message, task, bundled: true });
       continue;
     }
     const fanout = FanoutTaskSchema.safeParse(message.body);
@@ -91,10 +91,16 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: E
     const outcomes = [
       ...records.map(({ record }) => fromRecord(record)),
       ...settled.map(({ record }) => fromSettled(record)),
-      ...exhausted.map(({ message, task }) => {
-        const attempts =
-          context.states.get(deliveryKey(task.messageId, task.subscriberId))?.attempts ?? 0;
-        return fromExhaustedTask(task, attempts, message.timestamp.getTime());
+      ...exhausted.flatMap(({ message, task, bundled }) => {
+        const stored = context.states.get(deliveryKey(task.messageId, task.subscriberId));
+        // A bundle's delivery that an earlier consumption of it finished is not what ran out. One
+        // left retrying has no task of its own: the bundle is acked once those are queued.
+        const finished = stored?.state === "delivered" || stored?.state === "dead";
+        if (bundled && (finished || stored?.state === "cancelled")) return [];
+        const countIn = context.recordings.get(task.topic) === "failures" ? task.topic : undefined;
+        return [
+          fromExhaustedTask(task, stored?.attempts ?? 0, message.timestamp.getTime(), countIn),
+        ];
       }),
     ];
     const gone = records
@@ -128,6 +134,8 @@ function fromRecord(record: DeadRecord): DeliveryOutcome {
   return {
     messageId: record.messageId,
     subscriberId: record.subscriberId,
+    topic: record.topic,
+    ...(record.countIn === undefined ? {} : { countIn: record.countIn }),
     state: "dead",
     attempts: record.attempts,
     lastStatus: record.lastStatus,
@@ -157,10 +165,13 @@ function fromExhaustedTask(
   task: DeliveryTask,
   attempts: number,
   queuedAt: number,
+  countIn: string | undefined,
 ): DeliveryOutcome {
   return {
     messageId: task.messageId,
     subscriberId: task.subscriberId,
+    topic: task.topic,
+    ...(countIn === undefined ? {} : { countIn }),
     state: "dead",
     attempts,
     lastStatus: null,

@@ -1,7 +1,7 @@
 /**
  * The fan-out consumer: for each published message, evaluate every active subscriber's filter,
  * record the counts and one delivery per match (the write that also claims the message), and queue
- * one delivery task per match. One D1 read and one D1 write per batch; subscribers whose filter does not match cost no queue operation.
+ * their first attempts in bundles of up to ten. One D1 read and one D1 write per batch; subscribers whose filter does not match cost no queue operation.
  * An invocation opens at most {@link DELIVERIES_PER_INVOCATION} deliveries (and always at least one
  * message's): the messages after that are put back on the queue, still claimed, so that a batch of
  * messages to huge topics stays inside the per-invocation limits. It never throws: failures retry
@@ -19,8 +19,9 @@ import { logError } from "../log";
 import { filterBody } from "../publish/body";
 import { readFanoutTask, type Work as TaskWork, wellFormedTasks } from "../queues/task-guards";
 import {
+  bundle,
   chunkForSendBatch,
-  type DeliveryTask,
+  type DeliveryBundle,
   type FanoutTask,
   FanoutTaskSchema,
   type MessageContent,
@@ -43,8 +44,10 @@ type Work = TaskWork<FanoutTask>;
 interface Planned {
   work: Work;
   result: FanoutResult;
-  deliveries: DeliveryTask[];
-  taskBytes: number;
+  /** The first attempts of its deliveries, bundled (see `DeliveryBundle`). */
+  bundles: DeliveryBundle[];
+  /** The size of each of its bundles, as the queue counts it: they share one message. */
+  bundleBytes: number;
 }
 
 /** Handles one batch from the fan-out queue; `budget` is there for tests to lower. */
@@ -79,7 +82,7 @@ export async function handleFanoutBatch(
         const plan = planFanout(item, context, openedAt);
         if (plan) {
           planned.push(plan);
-          opened += plan.deliveries.length;
+          opened += plan.result.matchedSubscriberIds.length;
         } else item.message.ack();
       }
     }
@@ -150,39 +153,37 @@ function planFanout(item: Work, context: FanoutContext, openedAt: number): Plann
     view ??= filterView(task, content);
     return filter.matches(view);
   });
-  const deliveries = matched.map(
-    (subscriber): DeliveryTask => ({
-      messageId: task.messageId,
-      subscriberId: subscriber.id,
-      topic: task.topic,
-      publishedAt: task.publishedAt,
-      content: task.content,
-      openedAt,
-    }),
-  );
-  const [sample] = deliveries;
+  const matchedIds = matched.map((subscriber) => subscriber.id);
+  const message = {
+    messageId: task.messageId,
+    publishedAt: task.publishedAt,
+    content: task.content,
+  };
+  const messageBytes = taskSize(message);
+  const bundles = bundle(task.topic, openedAt, [message], matchedIds, () => messageBytes);
+  const [sample] = bundles;
   return {
     work: item,
     result: {
       messageId: task.messageId,
-      matchedSubscriberIds: matched.map((subscriber) => subscriber.id),
+      matchedSubscriberIds: matchedIds,
       filtered: subscribers.length - matched.length,
       payloadChars: stored?.payload?.length ?? 0,
       claim: isFirstDelivery(item),
     },
-    deliveries,
-    taskBytes: sample ? taskSize(sample) : 0,
+    bundles,
+    bundleBytes: sample ? taskSize(sample) : 0,
   };
 }
 
 /**
- * Sends the delivery tasks in `sendBatch` chunks within the platform's limits. A message is acked
- * only when all of its tasks were sent; otherwise it is retried, and the redelivery re-sends (the
+ * Sends the bundles in `sendBatch` chunks within the platform's limits. A message is acked only
+ * when all of its bundles were sent; otherwise it is retried, and the redelivery re-sends (the
  * subscriber may see a duplicate `webhook-id`, never a gap).
  */
 async function sendDeliveries(planned: Planned[], queue: Queue<unknown>): Promise<void> {
   const entries = planned.flatMap((plan, index) =>
-    plan.deliveries.map((task) => ({ task, index, bytes: plan.taskBytes })),
+    plan.bundles.map((task) => ({ task, index, bytes: plan.bundleBytes })),
   );
   const failed = new Set<number>();
   for (const part of chunkForSendBatch(entries, (entry) => entry.bytes)) {

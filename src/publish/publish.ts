@@ -15,8 +15,11 @@ import { forgetMessages, type MessageToRecord, recordMessages } from "../db/publ
 import { MAX_DELAY_SECONDS } from "../delivery/backoff";
 import { logError } from "../log";
 import {
+  BUNDLE_MAX_DELIVERIES,
+  bundle,
   chunkForSendBatch,
-  type DeliveryTask,
+  type DeliveryBundle,
+  type DeliveryWork,
   type FanoutTask,
   SEND_BATCH_MAX_BYTES,
   SEND_BATCH_MAX_MESSAGES,
@@ -33,7 +36,7 @@ export interface PublishOutcome {
 export interface PublishBindings {
   d1: D1Database;
   fanoutQueue: Queue<FanoutTask>;
-  deliveryQueue: Queue<DeliveryTask>;
+  deliveryQueue: Queue<DeliveryWork>;
   /** The most active subscribers a topic may have for inline fan-out; 0 turns it off. */
   inlineMaxSubscribers: number;
 }
@@ -47,6 +50,15 @@ interface QueuedTask {
   delaySeconds: number;
   bytes: number;
 }
+
+/** A message fanned out at publish, with its share of a bundle's size. */
+interface BundledMessage {
+  message: DeliveryBundle["messages"][number];
+  bytes: number;
+}
+
+/** A message's share of a bundle beside its content: its id, time and the JSON around them. */
+const BUNDLED_MESSAGE_BYTES = 96;
 
 /** What `"unrecorded":true,` adds to a fan-out task. */
 const UNRECORDED_FLAG_BYTES = 18;
@@ -86,7 +98,7 @@ export async function publishMessages(
   const outcomes: PublishOutcome[] = [];
   const fresh: number[] = [];
   const tasks: QueuedTask[] = [];
-  const deliveries: DeliveryTask[] = [];
+  const inlineMessages: BundledMessage[] = [];
   const isFresh = (index: number) => {
     const owner = result.owners[index];
     return owner === undefined || owner.messageId === unique[index]?.id;
@@ -104,16 +116,14 @@ export async function publishMessages(
       outcomes.push({ id: message.id, duplicate: false });
       fresh.push(index);
       if (inlineTo && record?.inlineCandidate) {
-        for (const subscriberId of inlineTo) {
-          deliveries.push({
+        inlineMessages.push({
+          message: {
             messageId: message.id,
-            subscriberId,
-            topic,
-            publishedAt: message.publishedAt,
+            publishedAt: Math.max(message.publishedAt, result.topicCreatedAt),
             content: message.content,
-            openedAt,
-          });
-        }
+          },
+          bytes: message.contentBytes + BUNDLED_MESSAGE_BYTES,
+        });
       } else if (record) {
         const content = record.storedPayload === null ? message.content : null;
         // As recorded, a message is never published before its topic was created (the clock that
@@ -173,6 +183,7 @@ export async function publishMessages(
     }
   });
   const freshRecords = fresh.map((index) => records[index] as MessageToRecord);
+  const bytesByMessage = new Map(inlineMessages.map((item) => [item.message, item.bytes]));
 
   if (outcomes.length < unique.length) {
     await forgetQuietly(d1, topic, freshRecords, openedAt);
@@ -187,8 +198,16 @@ export async function publishMessages(
   // reverse would leave delivery tasks, which carry their content, for a refused publish.
   try {
     await send(bindings.fanoutQueue, tasks);
-    if (deliveries.length > 0) {
-      await bindings.deliveryQueue.sendBatch(deliveries.map((body) => ({ body })));
+    // A topic without active subscribers has nothing to queue: its messages are dispatched.
+    if (inlineTo && inlineTo.length > 0 && inlineMessages.length > 0) {
+      const bundles = bundle(
+        topic,
+        openedAt,
+        inlineMessages.map((item) => item.message),
+        inlineTo,
+        (message) => bytesByMessage.get(message) ?? 0,
+      );
+      await bindings.deliveryQueue.sendBatch(bundles.map((body) => ({ body })));
     }
   } catch (error) {
     await forgetQuietly(d1, topic, freshRecords, openedAt);
@@ -261,18 +280,22 @@ function storageForm(messages: readonly PreparedMessage[]): StorageForm[] {
 
 /**
  * The most active subscribers the topic may have for this call to fan out inline: at most `limit`,
- * and as many as keep the call's deliveries within one `sendBatch`. Undefined when nothing in the
- * call can be fanned out inline, or inline fan-out is off.
+ * and as many as keep the call's bundles within one `sendBatch`. Each run of up to
+ * {@link BUNDLE_MAX_DELIVERIES} subscribers carries every message once, in at most one bundle per
+ * message. Undefined when nothing in the call can be fanned out inline, or inline fan-out is off.
  */
 function inlineMaxSubscribers(records: readonly StorageForm[], limit: number): number | undefined {
   const candidates = records.filter((record) => record.inlineCandidate);
   if (limit <= 0 || candidates.length === 0) return undefined;
-  const bytes = candidates.reduce((sum, record) => sum + record.taskBytes + SUBSCRIBER_ID_BYTES, 0);
-  return Math.min(
-    limit,
+  const bytes = candidates.reduce(
+    (sum, record) => sum + record.taskBytes + BUNDLE_MAX_DELIVERIES * SUBSCRIBER_ID_BYTES,
+    0,
+  );
+  const runs = Math.min(
     Math.floor(SEND_BATCH_MAX_MESSAGES / candidates.length),
     Math.floor(SEND_BATCH_MAX_BYTES / bytes),
   );
+  return Math.min(limit, runs * BUNDLE_MAX_DELIVERIES);
 }
 
 /**

