@@ -7,12 +7,13 @@
  * 3. publish latency with 1 against 1,000 subscribers on the topic;
  * 4. end-to-end deliveries per second against a Worker that only moves queue messages to `fetch`;
  * 5. fan-out of one message to 10,000 subscribers, and the queue operations it took;
- * 6. what one delivery costs over its whole life at list prices, per workload (bench/cost/).
+ * 6. what one delivery costs over its whole life at list prices, per workload (bench/cost/);
+ * 7. whether retention keeps pace, and what one D1 database sustains (bench/retention/).
  *
  * Everything runs on loopback, in the runtime `wrangler dev` uses, with bounded request counts, and
  * is stopped at the end. `--quick` runs each part with small counts, to check that it works;
  * `--only=latency,fanout` runs only the named parts (filter, latency, subscribers, throughput,
- * fanout, cost).
+ * fanout, cost, retention).
  */
 import { spawn } from "node:child_process";
 import { projectRoot, startLocalWorker } from "../test/node/local-worker";
@@ -32,6 +33,7 @@ import { withRuntimeCpu } from "./lib/runtime-cpu";
 import { type Sink, startSink } from "./lib/sink";
 import { count, ms, perSecond, ratio } from "./lib/stats";
 import { measurePublishLatency } from "./publish-latency";
+import { measureRetentionPart } from "./retention/part";
 import { measureSubscriberCount, NEVER_MATCHES } from "./subscriber-count";
 import { measureThroughput, PUBLISH_BATCH } from "./throughput";
 import { measureUnitCosts, operationCost } from "./unit-costs";
@@ -41,8 +43,19 @@ const only = process.argv
   .find((arg) => arg.startsWith("--only="))
   ?.slice("--only=".length)
   .split(",");
-const PARTS = ["filter", "latency", "subscribers", "throughput", "fanout", "cost"] as const;
-/** The parts measured on the broker as it is; the cost part starts its own wrapper around it. */
+const PARTS = [
+  "filter",
+  "latency",
+  "subscribers",
+  "throughput",
+  "fanout",
+  "cost",
+  "retention",
+] as const;
+/**
+ * The parts measured on the broker as it is; the cost and retention parts each start their own
+ * wrapper around it.
+ */
 const BROKER_PARTS = ["latency", "subscribers", "throughput", "fanout"] as const;
 const unknown = only?.filter((part) => !(PARTS as readonly string[]).includes(part)) ?? [];
 if (unknown.length > 0) throw new Error(`unknown part ${unknown.join(", ")}; parts: ${PARTS}`);
@@ -63,7 +76,7 @@ const settings = quick
       latencyBlocks: 8,
       warmup: 200,
       subscribers: 1_000,
-      // A multiple of both consumers' batch sizes (100 and 48, checked below): a last partial batch
+      // A multiple of both consumers' batch sizes (100 and 10, checked below): a last partial batch
       // would wait out max_batch_timeout (1 s) in the local queue, a constant that would flatter
       // the ratio.
       throughputMessages: 2_400,
@@ -114,6 +127,12 @@ async function main(): Promise<number> {
     if (runs("cost")) {
       heading("6. Lifetime cost of a delivery at list prices");
       await measureLifetimeCost({ quick, sink, queueLog, line });
+    }
+    if (runs("retention")) {
+      heading(
+        `7. Retention against ${quick ? "20,000" : "600,000"} deliveries' rows, and what one D1 database sustains`,
+      );
+      await measureRetentionPart({ quick, sink, line });
     }
   } finally {
     await broker?.dispose();

@@ -42,12 +42,15 @@ export function meterDatabase(db: Database, kind: string, meter: Meter): Databas
 
   const measured = async (sql: string, run: () => Promise<Result>): Promise<Result> => {
     meter.roundTrip(kind);
+    const started = performance.now();
     try {
       const result = await run();
       meter.statement(kind, sql, result.meta);
+      meter.call(kind, [sql], performance.now() - started, [result.meta]);
       return result;
     } catch (error) {
       meter.statement(kind, sql, undefined);
+      meter.call(kind, [sql], performance.now() - started, [undefined]);
       throw error;
     }
   };
@@ -82,13 +85,26 @@ export function meterDatabase(db: Database, kind: string, meter: Meter): Databas
       prepare: (sql: string) => wrapStatement(real.prepare(sql), sql),
       async batch(list: Statement[]) {
         const unwrapped = list.map((statement) => statements.get(statement));
+        const sqls = unwrapped.map((entry) => entry?.sql ?? "(statement from elsewhere)");
         meter.roundTrip(kind);
-        const results = await real.batch(
-          list.map((statement, i) => unwrapped[i]?.real ?? statement),
-        );
+        const started = performance.now();
+        let results: Result[];
+        try {
+          results = await real.batch(list.map((statement, i) => unwrapped[i]?.real ?? statement));
+        } catch (error) {
+          meter.call(kind, sqls, performance.now() - started, []);
+          throw error;
+        }
+        const ms = performance.now() - started;
         results.forEach((result, i) => {
-          meter.statement(kind, unwrapped[i]?.sql ?? "(statement from elsewhere)", result.meta);
+          meter.statement(kind, sqls[i] ?? "(statement from elsewhere)", result.meta);
         });
+        meter.call(
+          kind,
+          sqls,
+          ms,
+          results.map((result) => result.meta),
+        );
         return results;
       },
       exec(sql: string) {

@@ -2,7 +2,8 @@
  * Starts the cost Worker (bench/cost/worker.ts around the broker) in the runtime `wrangler dev`
  * uses. Its config is the repository's wrangler.toml as it is at the time of the run (the same
  * queues, consumers, batch sizes, vars, D1 and crons), with only `main` pointing at a generated
- * entry that imports the broker's handlers and its retention run and hands them to the wrapper.
+ * entry that imports the broker's handlers, its retention run and retention's limits, and hands
+ * them to the wrapper.
  */
 import { randomBytes } from "node:crypto";
 import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -92,11 +93,16 @@ export async function startCostWorker(root = projectRoot): Promise<CostWorker> {
 function entrySource(root: string, bindings: Bindings): string {
   const path = (file: string) => JSON.stringify(file);
   const wrapper = fileURLToPath(new URL("./worker.ts", import.meta.url));
+  // Namespace imports: a constant the broker no longer exports is undefined, not a failed build.
   return `import broker from ${path(join(root, "src/index.ts"))};
-import { runRetention } from ${path(join(root, "src/retention/scheduled.ts"))};
+import * as scheduled from ${path(join(root, "src/retention/scheduled.ts"))};
+import * as retention from ${path(join(root, "src/db/retention.ts"))};
 import { costWorker } from ${path(wrapper)};
 
-export default costWorker(broker, runRetention, ${JSON.stringify(bindings)});
+export default costWorker(broker, scheduled.runRetention, ${JSON.stringify(bindings)}, {
+  RETENTION_CHUNK: retention.RETENTION_CHUNK,
+  MAX_CHUNKS_PER_TABLE: scheduled.MAX_CHUNKS_PER_TABLE,
+});
 `;
 }
 

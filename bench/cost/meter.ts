@@ -2,7 +2,14 @@
  * The counters the cost Worker keeps while the broker runs inside it. Module state of one isolate:
  * the local runtime runs the API and every consumer in the same one, so one meter sees them all.
  */
-import type { ConsumedTally, CostSnapshot, D1Tally, SentTally, StatementTally } from "./snapshot";
+import type {
+  CallTally,
+  ConsumedTally,
+  CostSnapshot,
+  D1Tally,
+  SentTally,
+  StatementTally,
+} from "./snapshot";
 
 /** The platform bills each 64 KB of a message written, read or deleted as one operation. */
 export const QUEUE_UNIT_BYTES = 64 * 1024;
@@ -11,12 +18,21 @@ export const QUEUE_UNIT_BYTES = 64 * 1024;
 export interface D1Meta {
   rows_read?: number;
   rows_written?: number;
+  /** The statement's SQL time in ms. */
+  duration?: number;
 }
 
 export interface Meter {
   roundTrip(kind: string): void;
   statement(kind: string, sql: string, meta: D1Meta | undefined): void;
   unmetered(kind: string): void;
+  /** A round trip that ended after `ms`: its statements' SQL and what D1 reported of each. */
+  call(
+    kind: string,
+    sqls: readonly string[],
+    ms: number,
+    metas: readonly (D1Meta | undefined)[],
+  ): void;
   sent(queue: string, body: unknown): void;
   invocation(queue: string): void;
   consumed(queue: string, id: string, body: unknown): void;
@@ -63,6 +79,7 @@ export function createMeter(): Meter {
       retentionRuns: 0,
       d1: new Map<string, D1Tally>(),
       statements: new Map<string, StatementTally>(),
+      calls: new Map<string, CallTally>(),
       sent: new Map<string, SentTally>(),
       queues: new Map<string, QueueState>(),
     };
@@ -71,7 +88,15 @@ export function createMeter(): Meter {
     sequence++;
     let tally = totals.d1.get(kind);
     if (!tally) {
-      tally = { roundTrips: 0, statements: 0, rowsRead: 0, rowsWritten: 0, unmetered: 0 };
+      tally = {
+        roundTrips: 0,
+        statements: 0,
+        rowsRead: 0,
+        rowsWritten: 0,
+        unmetered: 0,
+        ms: 0,
+        sqlMs: 0,
+      };
       totals.d1.set(kind, tally);
     }
     return tally;
@@ -128,6 +153,28 @@ export function createMeter(): Meter {
       const tally = d1(kind);
       tally.statements++;
       tally.unmetered++;
+    },
+    call(kind, sqls, ms, metas) {
+      const tally = d1(kind);
+      const sqlMs = metas.reduce((sum, meta) => sum + (meta?.duration ?? 0), 0);
+      tally.ms += ms;
+      tally.sqlMs += sqlMs;
+      const key = `${kind}\n${sqls.join("\n;\n")}`;
+      const entry = totals.calls.get(key) ?? {
+        kind,
+        sqls: [...sqls],
+        calls: 0,
+        statements: 0,
+        rowsWritten: 0,
+        ms: 0,
+        sqlMs: 0,
+      };
+      entry.calls++;
+      entry.statements += sqls.length;
+      entry.rowsWritten += metas.reduce((sum, meta) => sum + (meta?.rows_written ?? 0), 0);
+      entry.ms += ms;
+      entry.sqlMs += sqlMs;
+      totals.calls.set(key, entry);
     },
     sent(name, body) {
       sequence++;
@@ -191,6 +238,7 @@ export function createMeter(): Meter {
       retentionRuns: totals.retentionRuns,
       d1: Object.fromEntries(totals.d1),
       statements: [...totals.statements.values()],
+      calls: [...totals.calls.values()],
       sent: Object.fromEntries(totals.sent),
       consumed: Object.fromEntries(
         [...totals.queues].map(([name, state]) => [name, state.consumed]),

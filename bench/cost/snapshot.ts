@@ -14,6 +14,27 @@ export interface D1Tally {
   rowsWritten: number;
   /** Statements that report no row counts (`exec`): their rows are missing from the sums. */
   unmetered: number;
+  /** Wall time of the round trips as the Worker saw them, from the call to the answer, in ms. */
+  ms: number;
+  /** The statements' own SQL time as D1 reports it (`meta.duration`), in ms. */
+  sqlMs: number;
+}
+
+/**
+ * One shape of D1 call made by one kind of invocation: a `batch` of these statements, or a single
+ * statement's `run`, `all`, `first` or `raw`, with how long its round trips took.
+ */
+export interface CallTally {
+  kind: string;
+  /** The SQL of the call's statements, in order. */
+  sqls: string[];
+  calls: number;
+  statements: number;
+  rowsWritten: number;
+  /** Wall time of these calls as the Worker saw them, in ms. */
+  ms: number;
+  /** Their statements' SQL time as D1 reports it (`meta.duration`), in ms. */
+  sqlMs: number;
 }
 
 /** One SQL text run by one kind of invocation. */
@@ -63,6 +84,7 @@ export interface CostSnapshot {
   retentionRuns: number;
   d1: Record<string, D1Tally>;
   statements: StatementTally[];
+  calls: CallTally[];
   /** By queue name. */
   sent: Record<string, SentTally>;
   consumed: Record<string, ConsumedTally>;

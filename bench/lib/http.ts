@@ -18,6 +18,8 @@ export interface SendOptions {
   token?: string;
   json?: unknown;
   headers?: Record<string, string>;
+  /** How long the answer may take; {@link REQUEST_TIMEOUT_MS} unless told. */
+  timeoutMs?: number;
 }
 
 export class HttpClient {
@@ -59,8 +61,9 @@ export class HttpClient {
           );
         },
       );
-      req.setTimeout(REQUEST_TIMEOUT_MS, () =>
-        req.destroy(new Error(`${method} ${path}: no answer within ${REQUEST_TIMEOUT_MS} ms`)),
+      const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
+      req.setTimeout(timeoutMs, () =>
+        req.destroy(new Error(`${method} ${path}: no answer within ${timeoutMs} ms`)),
       );
       req.on("error", reject);
       req.end(payload);
