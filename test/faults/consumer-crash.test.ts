@@ -27,8 +27,8 @@ import {
   fanOut,
   insertSubscribers,
   messageBatch,
-  messageStatus,
   okFailingGone,
+  pendingTo,
   publishAndFanOut,
   publishTask,
   recordingQueue,
@@ -37,19 +37,6 @@ import {
 import { deadLettersOf, deliveryOf, oneDelivery, throwingBatches } from "./support";
 
 silenceErrorLog();
-
-/**
- * The subscribers a message's deliveries go to, sorted, as `GET /v1/messages/{id}` shows them; each
- * must be pending, and they must be as many as its fan-out counted.
- */
-async function pendingTo(messageId: string): Promise<string[]> {
-  const status = await messageStatus(messageId);
-  expect(status.matched).toBe(status.deliveries.length);
-  for (const delivery of status.deliveries) {
-    expect(delivery).toMatchObject({ state: "pending", attempts: 0 });
-  }
-  return status.deliveries.map((delivery) => delivery.subscriberId).sort();
-}
 
 describe("a fetch that throws something that is not an Error", () => {
   it.each([

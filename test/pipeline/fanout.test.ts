@@ -21,6 +21,7 @@ import {
   insertSubscribers,
   messageBatch,
   messageStatus,
+  pendingTo,
   publish,
   publishTask,
   queuedBytes,
@@ -32,19 +33,6 @@ silenceErrorLog();
 /** The ids of `subscribers`, sorted. */
 function idsOf(subscribers: readonly ({ id: string } | undefined)[]): string[] {
   return subscribers.map((subscriber) => subscriber?.id ?? "").sort();
-}
-
-/**
- * The subscribers a message's deliveries go to, sorted, as `GET /v1/messages/{id}` shows them; each
- * must be pending, and they must be as many as its fan-out counted.
- */
-async function pendingTo(messageId: string): Promise<string[]> {
-  const status = await messageStatus(messageId);
-  expect(status.matched).toBe(status.deliveries.length);
-  for (const delivery of status.deliveries) {
-    expect(delivery).toMatchObject({ state: "pending", attempts: 0 });
-  }
-  return status.deliveries.map((delivery) => delivery.subscriberId).sort();
 }
 
 describe("fan-out filters", () => {

@@ -13,6 +13,7 @@ import { CLAIM_DAY_MS } from "../../src/db/publish";
 import { handleFanoutBatch } from "../../src/fanout/consumer";
 import { type FanoutTask, FanoutTaskSchema } from "../../src/queues/tasks";
 import { runRetention } from "../../src/retention/scheduled";
+import { meteredD1 } from "../db/metered-d1";
 import {
   type CallOptions,
   call,
@@ -190,56 +191,6 @@ function webhookIds(fetch: ReturnType<typeof stubFetch>): (string | undefined)[]
 async function deadLettersOf(topic: string) {
   const res = await call("GET", `/v1/dead-letters?topic=${topic}`);
   return (await expectJson(res, 200, DeadLetterList)).deadLetters;
-}
-
-/** The Worker's database behind a proxy that sums the rows D1 says each statement wrote. */
-function meteredD1() {
-  let written = 0;
-  const count = (results: readonly D1Result<unknown>[]) => {
-    for (const result of results) written += result.meta.rows_written ?? 0;
-  };
-  const real = new WeakMap<object, D1PreparedStatement>();
-  const wrap = (statement: D1PreparedStatement): D1PreparedStatement => {
-    const proxy = new Proxy(statement, {
-      get(target, property) {
-        if (property === "bind") return (...values: unknown[]) => wrap(target.bind(...values));
-        if (property === "run" || property === "all") {
-          return async () => {
-            const result = await target[property]();
-            count([result]);
-            return result;
-          };
-        }
-        const value: unknown = Reflect.get(target, property);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
-    real.set(proxy, statement);
-    return proxy;
-  };
-  const db = new Proxy(env.DB, {
-    get(target, property) {
-      if (property === "prepare") return (sql: string) => wrap(target.prepare(sql));
-      if (property === "batch") {
-        return async (statements: D1PreparedStatement[]) => {
-          const results = await target.batch(statements.map((s) => real.get(s) ?? s));
-          count(results);
-          return results;
-        };
-      }
-      const value: unknown = Reflect.get(target, property);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return {
-    db,
-    /** Rows written since the last call. */
-    take(): number {
-      const taken = written;
-      written = 0;
-      return taken;
-    },
-  };
 }
 
 /**

@@ -556,3 +556,16 @@ export async function okFailingGone(failingStatus: number) {
   );
   return { topic, ok, failing, gone, messageId, tasks, fetch };
 }
+
+/**
+ * The subscribers a message's deliveries go to, sorted, as `GET /v1/messages/{id}` shows them; each
+ * must be pending, and they must be as many as its fan-out counted.
+ */
+export async function pendingTo(messageId: string): Promise<string[]> {
+  const status = await messageStatus(messageId);
+  expect(status.matched).toBe(status.deliveries.length);
+  for (const delivery of status.deliveries) {
+    expect(delivery).toMatchObject({ state: "pending", attempts: 0 });
+  }
+  return status.deliveries.map((delivery) => delivery.subscriberId).sort();
+}
