@@ -39,11 +39,7 @@ export async function settle(
     } else if (recorded) {
       message.ack();
     } else {
-      const { outcome } = plan;
-      const record =
-        outcome.state === "dead"
-          ? deadRecord(task, outcome, plan.gone ?? false)
-          : settledRecord(outcome);
+      const record = handoffRecord(task, plan);
       if (record) unrecorded.push({ message, record });
       else message.retry({ delaySeconds: INTERNAL_RETRY_SECONDS });
     }
@@ -81,11 +77,7 @@ export async function settleBundles(
       const attempt = plan.outcome.attempts + 1;
       settled.requeue.push({ task: { ...task, attempt }, delaySeconds: plan.retrySeconds });
     } else if (!recorded) {
-      const { outcome } = plan;
-      const record =
-        outcome.state === "dead"
-          ? deadRecord(task, outcome, plan.gone ?? false)
-          : settledRecord(outcome);
+      const record = handoffRecord(task, plan);
       if (record) settled.handoff.push(record);
       else
         settled.requeue.push({
@@ -147,6 +139,19 @@ async function writeDown(outcomes: DeliveryOutcome[], d1: D1Database, now: numbe
   } catch (error) {
     logError("delivery.write_down_failed", { error: String(error), deliveries: outcomes.length });
   }
+}
+
+/**
+ * What the dead-letter queue is handed for a finished delivery whose outcome could not be written;
+ * undefined for one that is not finished (its task is tried again instead).
+ */
+function handoffRecord(
+  task: DeliveryTask,
+  plan: Plan & { kind: "record" },
+): DeadRecord | SettledRecord | undefined {
+  return plan.outcome.state === "dead"
+    ? deadRecord(task, plan.outcome, plan.gone ?? false)
+    : settledRecord(plan.outcome);
 }
 
 /** A delivery of a bundle going back on the queue on its own. */
